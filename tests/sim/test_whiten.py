@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+
+from gwkit.sim.generator import coloured_noise
+from gwkit.sim.psd import design_psd, estimate_psd
+from gwkit.sim.whiten import central_window, tukey, whiten, whiten_torch, whitening_filter
+
+FS, N = 8192.0, 16384
+
+
+@pytest.mark.parametrize("n", [7, 100, 8738, 16384])
+def test_tukey_equals_scipy(n):
+    np.testing.assert_array_equal(tukey(n, 1 / 8), scipy.signal.windows.tukey(n, 1 / 8))
+
+
+def test_central_window_cuts_to_central_region():
+    w = central_window(N, FS)
+    nz = np.flatnonzero(w)
+    # int(16/15 * 8192) = 8738 samples starting at int((16384 - 8738) / 2) = 3823 (first value 0)
+    assert nz[0] == 3824 and nz[-1] == 3823 + 8738 - 2
+    assert w.max() == 1.0
+
+
+def test_design_psd_is_lalsuite_adv_design():
+    psd = design_psd()
+    assert psd.shape == (N // 2 + 1,)
+    assert np.all(psd[:20] == 0) and np.all(psd[20:-1] > 0)  # 10 Hz cut-off at 0.5 Hz bins
+    assert psd[-1] == 0  # LALSuite leaves the Nyquist bin empty
+    # aLIGO design ASD is ~4e-24 /sqrt(Hz) around 200 Hz
+    assert 2e-24 < np.sqrt(psd[400]) < 6e-24
+    with pytest.raises(ValueError, match="even"):
+        design_psd(nsamples=101)
+
+
+def test_whitening_filter_zero_where_psd_zero():
+    psd = design_psd()
+    filt = whitening_filter(psd, FS)
+    assert np.all(filt[:20] == 0) and filt[0] == 0
+    np.testing.assert_allclose(filt[100], np.sqrt(2 / (FS * psd[100])))
+
+
+@pytest.fixture(scope="module")
+def whitened_noise():
+    rng = np.random.default_rng(7)
+    psd = design_psd()
+    noise = np.stack([coloured_noise(rng, psd, N, FS) for _ in range(100)])
+    return whiten(noise, psd, FS)
+
+
+def test_whitened_noise_std_profile(whitened_noise):
+    x = whitened_noise
+    assert abs(x[..., 2048:-2048].std() - 1.0) < 0.01  # unit variance in the middle
+    assert abs(x.std() - 0.96) < 0.01  # the Tukey taper lowers the whole-window std
+    ends = np.sqrt(np.mean(x[..., :8] ** 2)), np.sqrt(np.mean(x[..., -8:] ** 2))
+    assert all(0.1 < e < 0.3 for e in ends)  # tapered, but not zero (whitening wraps)
+    assert np.sqrt(np.mean(x[..., 400:600] ** 2)) < 0.5
+
+
+def test_whitened_noise_psd_is_flat(whitened_noise):
+    mid = whitened_noise[..., 2048:-2048].reshape(-1, N - 4096)
+    freqs, pxx = scipy.signal.welch(mid, fs=FS, nperseg=2048)
+    pxx = pxx.mean(axis=0)
+    band = (freqs > 20) & (freqs < 4000)
+    # white unit-variance noise has one-sided PSD 2 / fs
+    np.testing.assert_allclose(pxx[band], 2 / FS, rtol=0.1)
+    assert pxx[freqs < 5].max() < 0.2 * 2 / FS  # below the 10 Hz cut-off: no power
+
+
+def test_whitening_is_linear_and_torch_matches(rng):
+    psd = design_psd()
+    a, b = rng.standard_normal((2, 2, N))
+    np.testing.assert_allclose(whiten(a + b, psd), whiten(a, psd) + whiten(b, psd), atol=1e-12)
+    got = whiten_torch(torch.from_numpy(a), psd).numpy()
+    np.testing.assert_allclose(got, whiten(a, psd), atol=1e-10)
+    got32 = whiten_torch(torch.from_numpy(a).float(), torch.from_numpy(psd.copy())).numpy()
+    np.testing.assert_allclose(got32, whiten(a, psd), atol=1e-3)
+    with pytest.raises(ValueError, match="bins"):
+        whiten(a[..., :1000], psd)
+
+
+def test_estimate_psd_recovers_design_psd():
+    rng = np.random.default_rng(1)
+    psd = design_psd()
+    strain = np.concatenate([coloured_noise(rng, psd, N, FS, nchannels=1)[0] for _ in range(16)])
+    est = estimate_psd(strain, FS, fftlength=1.0, nsamples=N)
+    band = slice(2 * 30, 2 * 1000)
+    ratio = est[band] / psd[band]
+    assert 0.8 < np.median(ratio) < 1.2

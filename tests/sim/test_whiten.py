@@ -74,8 +74,10 @@ def test_whitening_is_linear_and_torch_matches(rng):
     np.testing.assert_allclose(whiten(a + b, psd), whiten(a, psd) + whiten(b, psd), atol=1e-12)
     got = whiten_torch(torch.from_numpy(a), psd).numpy()
     np.testing.assert_allclose(got, whiten(a, psd), atol=1e-10)
-    got32 = whiten_torch(torch.from_numpy(a).float(), torch.from_numpy(psd.copy())).numpy()
-    np.testing.assert_allclose(got32, whiten(a, psd), atol=1e-3)
+    strain = coloured_noise(rng, psd, N, FS)  # ~1e-21: float32 must cope with its scale
+    got32 = whiten_torch(torch.from_numpy(strain).float(), torch.from_numpy(psd.copy()))
+    assert got32.dtype == torch.float32
+    np.testing.assert_allclose(got32.numpy(), whiten(strain, psd), atol=1e-4)
     with pytest.raises(ValueError, match="bins"):
         whiten(a[..., :1000], psd)
 

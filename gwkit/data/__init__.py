@@ -1,0 +1,45 @@
+"""Competition files in, validated arrays out; folds over bank waveforms.
+
+- :mod:`gwkit.data.competition`: ``test.npy``, the course generator's ``.sav``
+  blocks (through a safe unpickler) and gwkit's HDF5 files.
+- :mod:`gwkit.data.folds`: grouped, chirp-mass-stratified K-fold assignment.
+"""
+
+from gwkit.data.competition import (
+    COMPETITION,
+    DETECTORS,
+    NSAMPLES,
+    SAMPLE_RATE,
+    CompetitionData,
+    DataError,
+    SafeUnpickler,
+    load_competition_file,
+    load_hdf5,
+    load_sav_block,
+    load_sav_params,
+    load_test_npy,
+    validate_strain,
+    write_hdf5,
+)
+from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
+
+__all__ = [
+    "COMPETITION",
+    "DETECTORS",
+    "NSAMPLES",
+    "SAMPLE_RATE",
+    "CompetitionData",
+    "DataError",
+    "SafeUnpickler",
+    "assign_folds",
+    "fold_split",
+    "load_competition_file",
+    "load_folds",
+    "load_hdf5",
+    "load_sav_block",
+    "load_sav_params",
+    "load_test_npy",
+    "save_folds",
+    "validate_strain",
+    "write_hdf5",
+]

@@ -84,8 +84,9 @@ def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = 0.0):
     response, _ = detector_tensors(ifo)
     d = torch.as_tensor(response, dtype=ra.dtype, device=ra.device)
     x, y = _source_frame(ra, dec, psi, _gmst(gps))
-    fp = torch.einsum("...i,ij,...j->...", x, d, x) - torch.einsum("...i,ij,...j->...", y, d, y)
-    fc = torch.einsum("...i,ij,...j->...", x, d, y) + torch.einsum("...i,ij,...j->...", y, d, x)
+    dx, dy = x @ d, y @ d  # d is symmetric
+    fp = (dx * x).sum(-1) - (dy * y).sum(-1)
+    fc = (dx * y).sum(-1) + (dy * x).sum(-1)
     return fp, fc
 
 

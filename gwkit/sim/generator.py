@@ -67,7 +67,7 @@ MODES: tuple[str, ...] = ("competition", "physical")
 COMPETITION_SNRS: tuple[float, ...] = (2, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30)
 
 # Spawn-key roots: one stream per kind of randomness.
-_SOURCES, _NOISE, _SHUFFLE, _DRAW = 0, 1, 2, 3
+_SOURCES, _NOISE, _SHUFFLE, _DRAW, _BLOCKS = 0, 1, 2, 3, 4
 # Samples kept before the cut (beyond any detector delay) so that the spline
 # over the cropped waveform equals the spline over the whole waveform.
 _SPLINE_MARGIN = 1024
@@ -425,6 +425,7 @@ def simulate_competition(
     nnoise: int = 25,
     seed: int = 1,
     shared_seed: bool = True,
+    replace: bool = True,
     shuffle: bool = True,
     recipe: Recipe = Recipe(),
     workers: int = 1,
@@ -435,15 +436,23 @@ def simulate_competition(
 
     With ``shared_seed`` (the competition's quirk) all blocks use ``seed``, so
     they share noise, labels and sources and differ only in amplitude; expect
-    duplicate noise rows across SNR groups. Otherwise block k uses seed + k.
-    Only the drawn rows are rendered. ``params`` has columns ``id``,
+    duplicate noise rows across SNR groups. Otherwise each block has its own
+    seed (derived from ``seed``). With ``replace=False`` every block row is
+    used once instead of drawn (needs ``per_snr == block_rows``). Only the
+    drawn rows are rendered. ``params`` has columns ``id``,
     ``snr_group`` (the block's SNR), ``block_row``, ``target``, ...
     """
     draw = _rng(seed, _DRAW)
     xs, tables = [], []
     for k, snr in enumerate(snrs):
-        plan = plan_block(block_rows, nnoise=nnoise, seed=seed if shared_seed else seed + k, recipe=recipe)
-        rows = draw.integers(0, block_rows, per_snr)
+        block_seed = seed if shared_seed else int(np.random.SeedSequence(seed, spawn_key=(_BLOCKS, k)).generate_state(1)[0])
+        plan = plan_block(block_rows, nnoise=nnoise, seed=block_seed, recipe=recipe)
+        if replace:
+            rows = draw.integers(0, block_rows, per_snr)
+        elif per_snr == block_rows:
+            rows = np.arange(block_rows)
+        else:
+            raise ValueError(f"replace=False needs per_snr == block_rows, got {per_snr} and {block_rows}")
         x, table = render_rows(plan, rows, snr, workers=workers, progress=progress, dtype=dtype)
         table["snr_group"] = float(snr)
         xs.append(x)

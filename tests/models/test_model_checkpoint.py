@@ -1,0 +1,95 @@
+"""save_checkpoint / load_checkpoint round trips and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import gwkit.models as gm
+
+
+def _trained_a_bit(model: torch.nn.Module, length: int) -> torch.nn.Module:
+    """Move weights and BN statistics off their initial values."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(2):
+        opt.zero_grad()
+        model(torch.randn(4, 2, length)).sum().backward()
+        opt.step()
+    return model.eval()
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("gw_cnn_baseline", dict(input_length=2048)),
+        ("resnet1d_tiny", dict(input_length=2048, global_pool="attn", act_layer="gelu")),
+        ("resnet1d_tiny", dict(input_length=4096,
+                               frontend=dict(sample_rate=8192.0, flow=20.0, fhigh=500.0,
+                                             decimate=2))),
+    ],
+)
+def test_round_trip(tmp_path, name, kwargs):
+    torch.manual_seed(0)
+    length = kwargs["input_length"]
+    model = _trained_a_bit(gm.create_model(name, **kwargs), length)
+    path = gm.save_checkpoint(tmp_path / "run" / "fold0.pt", model, epoch=3,
+                              metrics={"auc": 0.9}, config={"lr": 3e-3, "layers": [1, 2]})
+    loaded, ckpt = gm.load_checkpoint(path)
+    assert ckpt["epoch"] == 3 and ckpt["metrics"] == {"auc": 0.9}
+    assert ckpt["model"] == gm.model_spec(model) == gm.model_spec(loaded)
+    assert not loaded.training
+    x = torch.randn(3, 2, length)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    assert list(tmp_path.joinpath("run").iterdir()) == [path]  # no temporary files left
+
+
+def test_optimizer_state_round_trips(tmp_path):
+    model = gm.create_model("resnet1d_tiny", input_length=2048)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.randn(2, 2, 2048)).sum().backward()
+    opt.step()
+    path = gm.save_checkpoint(tmp_path / "ckpt.pt", model, optimizer=opt.state_dict())
+    loaded, ckpt = gm.load_checkpoint(path)
+    torch.optim.AdamW(loaded.parameters()).load_state_dict(ckpt["optimizer"])
+
+
+def test_garbage_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"this is not a checkpoint at all")
+    with pytest.raises(ValueError, match="garbage.pt is not a gwkit checkpoint"):
+        gm.load_checkpoint(path)
+
+
+def test_plain_state_dict_is_a_clear_error(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(gm.create_model("resnet1d_tiny").state_dict(), path)
+    with pytest.raises(ValueError, match="weights.pt is not a gwkit checkpoint"):
+        gm.load_checkpoint(path)
+
+
+def test_unknown_model_name_is_a_clear_error(tmp_path):
+    path = gm.save_checkpoint(tmp_path / "ok.pt", gm.create_model("resnet1d_tiny"))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["name"] = "resnet1d_999"
+    torch.save(ckpt, tmp_path / "renamed.pt")
+    with pytest.raises(ValueError, match=r"renamed.pt holds unknown model 'resnet1d_999'"):
+        gm.load_checkpoint(tmp_path / "renamed.pt")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        gm.load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_non_plain_entries_refused(tmp_path):
+    model = gm.create_model("resnet1d_tiny", act_layer=torch.nn.GELU)
+    with pytest.raises(ValueError, match="act_layer"):
+        gm.save_checkpoint(tmp_path / "x.pt", model)
+    model = gm.create_model("resnet1d_tiny")
+    with pytest.raises(ValueError, match="clash"):
+        gm.save_checkpoint(tmp_path / "x.pt", model, state_dict={})
+    with pytest.raises(ValueError, match="extra"):
+        gm.save_checkpoint(tmp_path / "x.pt", model, extra=object())
+    assert not list(tmp_path.iterdir())

@@ -16,6 +16,8 @@ from gwkit.sim.generator import COMPETITION_SNRS
 
 __all__ = ["FixedSet", "make_fixed_set"]
 
+_CHUNK = 64  # rows per generator stream (part of a fixed set's identity)
+
 
 @dataclass
 class FixedSet:
@@ -71,7 +73,6 @@ def make_fixed_set(
     *,
     snrs: Sequence[float] = COMPETITION_SNRS,
     seed: int = 0,
-    batch_size: int = 256,
     signal_fraction: float = 0.5,
 ) -> FixedSet:
     """``per_snr`` rows per SNR group (equal shares, like the competition's test set).
@@ -90,9 +91,11 @@ def make_fixed_set(
     order = torch.randperm(y.size, generator=gen, device=dev).cpu().numpy()
     group_snr, y = group_snr[order], y[order]
     xs, wids, chans = [], [], []
-    for lo in range(0, y.size, batch_size):
-        sl = slice(lo, lo + batch_size)
-        b = sampler.sample(len(y[sl]), gen, y=torch.as_tensor(y[sl], device=dev),
+    for lo in range(0, y.size, _CHUNK):
+        sl = slice(lo, lo + _CHUNK)
+        chunk_seed = int(np.random.SeedSequence(int(seed), spawn_key=(lo // _CHUNK,)).generate_state(1)[0])
+        chunk_gen = torch.Generator(device=dev).manual_seed(chunk_seed)
+        b = sampler.sample(len(y[sl]), chunk_gen, y=torch.as_tensor(y[sl], device=dev),
                            snr=torch.as_tensor(group_snr[sl], device=dev))
         xs.append(b.x.float().cpu().numpy())
         wids.append(b.waveform_id.cpu().numpy())

@@ -26,6 +26,8 @@ from timm.layers import get_act_layer
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
 
+from gwkit.models.resnet1d import as_channels_first
+
 __all__ = ["GWCNNBaseline", "GabbardCNN", "valid_conv_pool_length"]
 
 
@@ -61,16 +63,6 @@ def _as_4d(x: torch.Tensor, in_chans: int) -> torch.Tensor:
     if x.ndim == 3:
         x = x.unsqueeze(1)
     if x.ndim != 4 or x.shape[1] != 1 or x.shape[2] != in_chans:
-        raise ValueError(
-            f"expected input (B, {in_chans}, L) or (B, 1, {in_chans}, L), got {tuple(x.shape)}"
-        )
-    return x
-
-
-def _as_3d(x: torch.Tensor, in_chans: int) -> torch.Tensor:
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1] != in_chans:
         raise ValueError(
             f"expected input (B, {in_chans}, L) or (B, 1, {in_chans}, L), got {tuple(x.shape)}"
         )
@@ -225,7 +217,7 @@ class GabbardCNN(_PlainCNN):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, L)`` or ``(B, 1, C, L)`` -> ``(B, channels[-1], T)``."""
-        return self.features(_as_3d(x, self.in_chans))
+        return self.features(as_channels_first(x, self.in_chans))
 
 
 def _create_cnn(

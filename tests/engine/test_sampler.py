@@ -5,7 +5,7 @@ from scipy.stats import ks_2samp
 
 from gwkit.engine import Extrinsics, Sampler
 from gwkit.inspect import excess_power
-from gwkit.sim.generator import Recipe, Source, draw_source, project, render_rows, plan_block
+from gwkit.sim.generator import Recipe, Source, draw_source, plan_block, project, render_rows
 
 
 def _sources_on_bank(bank, recipe, n, seed):

@@ -90,7 +90,7 @@ def test_literal_sample_equals_linear_block_rendering():
     plan = plan_block(8, nnoise=2, seed=5, recipe=COMP)
     x, params = render_rows(plan, np.arange(8), 7.0)
     row = int(np.flatnonzero(plan.target)[0])
-    from gwkit.sim.generator import _rng, _NOISE
+    from gwkit.sim.generator import _NOISE, _rng
 
     proj = project(plan.sources[plan.waveform_id[row]], COMP)
     # render_rows adds whiten(noise) + snr * whiten(unit signal); make_sample whitens the sum

@@ -5,8 +5,8 @@ import torch
 from gwkit.sim.waveforms import (
     MassPrior,
     chirp_mass,
-    frequency_before_merger_2pn,
     chirp_time_2pn,
+    frequency_before_merger_2pn,
     imrphenomd,
     polarisations,
 )

@@ -1,0 +1,213 @@
+"""gwkit.predict: checkpoint discovery, TTA, ensembles, validated atomic output, CV AUC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gwkit.models import create_model, save_checkpoint
+from gwkit.predict import ensemble, find_checkpoints, main, tta_views
+from gwkit.submission import SubmissionError, validate_submission, write_submission
+
+N = 6
+MODEL = "gabbard2018"
+
+
+def _oof(path: Path, ids, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    target = np.array([i % 2 for i in ids])
+    logit = target * 1.5 + rng.normal(size=len(ids))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"id": ids, "target": target, "snr": 10.0, "waveform_id": ids,
+                  "score": 1 / (1 + np.exp(-logit)), "logit": logit}).to_csv(path, index=False)
+
+
+def _make_run(root: Path, name: str, *, folds: int = 2, seed: int = 0, same: bool = False,
+              mode: str = "competition", oof_ids=None) -> Path:
+    run = root / name
+    for k in range(folds):
+        torch.manual_seed(seed if same else seed + k)
+        model = create_model(MODEL)
+        save_checkpoint(run / f"fold{k}" / "best.pt", model, config={"mode": mode, "fold": k})
+        if oof_ids is not None:
+            ids = [i for i in oof_ids if i % folds == k]
+            _oof(run / f"fold{k}" / "oof.csv", ids, seed + k)
+    return run
+
+
+@pytest.fixture(scope="module")
+def test_npy(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "test.npy"
+    x = np.random.default_rng(0).normal(size=(N, 1, 2, 16384))
+    np.save(path, x)
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    ids = list(range(40))
+    return {
+        "a": _make_run(root, "run_a", seed=1, oof_ids=ids),
+        "same": _make_run(root, "run_same", seed=7, same=True),
+        "b": _make_run(root, "run_b", seed=3, folds=1, mode="physical", oof_ids=ids),
+    }
+
+
+def _predict(tmp_path, test_npy, *run_dirs, extra=()) -> tuple[pd.DataFrame, Path]:
+    out = tmp_path / "sub" / "submission.csv"
+    rc = main(["--runs", *map(str, run_dirs), "--data", str(test_npy), "--out", str(out),
+               "--batch-size", "4", "--device", "cpu", *extra])
+    assert rc == 0
+    return validate_submission(out, n_expected=N), out
+
+
+def test_single_run_writes_valid_csv_and_per_fold_npy(tmp_path, test_npy, runs, capsys):
+    df, out = _predict(tmp_path, test_npy, runs["a"])
+    assert out.read_text().splitlines()[0] == "id,target"
+    assert list(df["id"]) == list(range(N))
+    preds = sorted(p.name for p in (out.parent / "preds").glob("*.npy"))
+    assert preds == ["run_a_fold0.npy", "run_a_fold1.npy"]
+    p0 = np.load(out.parent / "preds" / "run_a_fold0.npy")
+    p1 = np.load(out.parent / "preds" / "run_a_fold1.npy")
+    assert p0.shape == (N,) and np.all((p0 >= 0) & (p0 <= 1))
+    np.testing.assert_allclose(df["target"], (p0 + p1) / 2, atol=1e-6)
+    assert "CV AUC run_a:" in capsys.readouterr().out
+
+
+def test_mean_of_identical_folds_equals_one_fold(tmp_path, test_npy, runs):
+    df, out = _predict(tmp_path, test_npy, runs["same"])
+    p0 = np.load(out.parent / "preds" / "run_same_fold0.npy")
+    np.testing.assert_allclose(df["target"], p0, atol=1e-6)
+    df1, _ = _predict(tmp_path / "one", test_npy, runs["same"] / "fold0" / "best.pt")
+    np.testing.assert_allclose(df["target"], df1["target"], atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["logit", "rank"])
+def test_logit_and_rank_ensembles_are_valid(tmp_path, test_npy, runs, method, capsys):
+    df, _ = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--ensemble", method])
+    assert df["target"].between(0, 1).all()
+    if method == "rank":
+        assert df["target"].mean() == pytest.approx(0.5)  # scaled ranks average to 1/2
+    out = capsys.readouterr().out
+    assert "CV AUC run_a:" in out and "CV AUC run_b:" in out
+    assert f"CV AUC ensemble ({method}): 0." in out  # both runs share OOF ids 0..39
+
+
+def test_tta_views_and_flip_shapes(tmp_path, test_npy, runs, capsys):
+    assert tta_views("none", "competition") == [(1.0, False)]
+    assert len(tta_views("all", "competition")) == 2  # no detector swap in competition mode
+    assert len(tta_views("all", "physical")) == 4
+    df, out = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--tta", "all"])
+    assert len(df) == N
+    text = capsys.readouterr().out
+    assert "run_b/fold0: gabbard2018 mode=physical views=4" in text
+    assert "run_a/fold0: gabbard2018 mode=competition views=2" in text
+    assert len(list((out.parent / "preds").glob("*.npy"))) == 3
+
+
+def test_ensemble_math():
+    z1, z2 = np.array([-2.0, 0.0, 3.0]), np.array([0.0, 1.0, 2.0])
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    np.testing.assert_allclose(ensemble([[z1, z2]], "mean"), (sig(z1) + sig(z2)) / 2)
+    np.testing.assert_allclose(ensemble([[z1, z2]], "logit"), sig((z1 + z2) / 2))
+    np.testing.assert_allclose(ensemble([[z1], [z2]], "rank"), [0.0, 0.5, 1.0])
+    # runs weigh equally whatever their fold count
+    np.testing.assert_allclose(ensemble([[z1, z1, z1], [z2]], "logit"), sig((z1 + z2) / 2))
+
+
+def test_weights_folder_layout(tmp_path):
+    folder = tmp_path / "weights" / MODEL
+    save_checkpoint(folder / "fold0.pt", create_model(MODEL), config={"mode": "competition"})
+    found = find_checkpoints([tmp_path / "weights"])
+    assert [(c.run, c.fold) for c in found] == [(MODEL, "fold0")]
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, test_npy):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as err:
+        main(["--runs", str(tmp_path / "empty"), "--data", str(test_npy),
+              "--out", str(tmp_path / "s.csv")])
+    assert "no checkpoint found" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["--runs", str(tmp_path / "nope"), "--data", str(test_npy)])
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_missing_data_is_a_clear_error(tmp_path, runs):
+    with pytest.raises(SystemExit) as err:
+        main(["--runs", str(runs["a"]), "--data", str(tmp_path / "nodata"),
+              "--out", str(tmp_path / "s.csv")])
+    assert "test.npy" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_failure_never_overwrites_existing_submission(tmp_path, test_npy, runs, monkeypatch):
+    out = tmp_path / "submission.csv"
+    out.write_text("id,target\n0,0.5\n")  # an existing (here: stale) file
+    before = out.read_bytes()
+    import gwkit.predict as predict
+
+    monkeypatch.setattr(predict, "predict_checkpoint",
+                        lambda *a, **k: np.full(N, np.nan))
+    with pytest.raises(SystemExit, match="non-finite"):
+        main(["--runs", str(runs["a"]), "--data", str(test_npy), "--out", str(out)])
+    monkeypatch.setattr(predict, "ensemble", lambda groups, method: np.full(N, 1.5))
+    monkeypatch.setattr(predict, "predict_checkpoint", lambda *a, **k: np.zeros(N))
+    with pytest.raises(SystemExit, match="refusing to write"):
+        main(["--runs", str(runs["a"]), "--data", str(test_npy), "--out", str(out)])
+    assert out.read_bytes() == before
+    assert not (tmp_path / "preds").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]  # no temp files left
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("", "empty"),
+    ("id,prediction\n0,0.5\n", "header"),
+    ("target,id\n0.5,0\n", "header"),
+    ("id,target\n", "no rows"),
+    ("id,target\n1,0.5\n0,0.5\n", "file order"),
+    ("id,target\n0,0.5\n2,0.5\n", "file order"),
+    ("id,target\n0,nan\n", "finite"),
+    ("id,target\n0,\n", "finite"),
+    ("id,target\n0,inf\n", "finite"),
+    ("id,target\n0,1.5\n", "[0, 1]"),
+    ("id,target\n0,-0.1\n", "[0, 1]"),
+    ("id,target\nx,0.5\n", "non-numeric id"),
+])
+def test_validate_rejects(tmp_path, text, problem):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(SubmissionError) as err:
+        validate_submission(path)
+    assert str(path) in str(err.value) and problem in str(err.value)
+
+
+def test_validate_counts_and_accepts(tmp_path):
+    path = tmp_path / "ok.csv"
+    path.write_text("id,target\n0,0\n1,1\n2,0.25\n")
+    df = validate_submission(path, n_expected=3)
+    assert df["target"].tolist() == [0.0, 1.0, 0.25]
+    with pytest.raises(SubmissionError, match="3 rows, expected 4"):
+        validate_submission(path, n_expected=4)
+    with pytest.raises(SubmissionError, match="no such"):
+        validate_submission(tmp_path / "missing.csv")
+    with pytest.raises(SubmissionError, match="columns"):
+        validate_submission(pd.DataFrame({"id": [0], "score": [0.1]}))
+
+
+def test_write_submission_refuses_bad_targets(tmp_path):
+    out = tmp_path / "submission.csv"
+    write_submission(out, np.array([0.1, 0.9]), n_expected=2)
+    good = out.read_bytes()
+    with pytest.raises(SubmissionError):
+        write_submission(out, np.array([0.1, np.nan]))
+    with pytest.raises(SubmissionError):
+        write_submission(out, np.array([0.1, 0.2, 0.3]), n_expected=2)
+    assert out.read_bytes() == good

@@ -172,6 +172,7 @@ class Sampler:
         self._coeffs = torch.as_tensor(bank.coeffs, device=self.device, dtype=dtype)
         self._total_mass = torch.as_tensor(bank.m1 + bank.m2, device=self.device, dtype=torch.float64)
         self._eta = torch.as_tensor(bank.eta, device=self.device, dtype=torch.float64)
+        self._last = torch.as_tensor(bank.last, device=self.device, dtype=torch.float64)
         window = central_window(n, fs)
         nz = np.flatnonzero(window)
         self._support = (int(nz[0]), int(nz[-1]) + 1)
@@ -231,6 +232,11 @@ class Sampler:
             valid = (index >= 0) & (index < ht.shape[1])
             g = torch.gather(ht, 1, index.clamp(0, ht.shape[1] - 1)) * valid
             vals = sum(g[:, m + 1 : m + 1 + span] * _cubic_bspline(frac - m) for m in (-1, 0, 1, 2))
+            # Past the waveform's end the course has zeros twice over: its spline is zero
+            # beyond the last sample (splev ext=1), and the shifted array keeps the
+            # unshifted length, so output stops where the unshifted waveform stops.
+            end = self._last[wid] - torch.clamp(shift, min=0.0)
+            vals = vals * ((base + k0)[:, None] + taps[None, :span] <= end[:, None])
             x = torch.zeros(len(wid), n, device=dev, dtype=dt)
             x[:, k0:k1] = vals * self._window
             spec = torch.fft.rfft(x, dim=-1) * self._filter

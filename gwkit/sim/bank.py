@@ -13,7 +13,12 @@ the stored coefficients.
 
 Segment layout: ``length`` samples, the face-on amplitude peak at index
 ``pre``; amplitudes normalised to a peak of 1 (``amplitude`` holds the
-strain at 1 Mpc that the normalisation removed).
+strain at 1 Mpc that the normalisation removed). ``last`` is the segment
+index of the waveform's last sample: the course's spline (scipy ``splrep``,
+not-a-knot, evaluated with ``ext=1``) is zero beyond it. To make the stored
+B-spline equal that spline up to the end, the data are continued past the
+end by the spline's own last cubic piece (then zeros far away) before the
+coefficients are computed; the engine masks positions beyond ``last``.
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ from gwkit.sim.waveforms import (
 
 __all__ = ["BankConfig", "WaveformBank", "build_bank", "load_bank", "bank_entry"]
 
-BANK_FORMAT = 1
+BANK_FORMAT = 2
 _MASSES = 10  # spawn-key root of the bank's mass draws
 _FILTER_MARGIN = 512  # samples around the segment while computing spline coefficients
+_TAIL = 256  # samples whose not-a-knot spline sets the continuation past the end
+_CONTINUE = 48  # samples of that continuation (its influence then decays as 0.27^n)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class WaveformBank:
     m2: np.ndarray
     f_start: np.ndarray
     amplitude: np.ndarray
+    last: np.ndarray
     coeffs: np.ndarray
     config: BankConfig
     seed: int
@@ -101,8 +109,15 @@ def _masses(seed: int, n: int, config: BankConfig) -> np.ndarray:
     return np.array([prior.sample(r) for r in rngs])
 
 
-def bank_entry(m1: float, m2: float, config: BankConfig = BankConfig()) -> tuple[np.ndarray, float, float]:
-    """Spline coefficients (2, length) of the normalised face-on pair, its amplitude and f_start."""
+def bank_entry(
+    m1: float, m2: float, config: BankConfig = BankConfig()
+) -> tuple[np.ndarray, float, float, int]:
+    """Spline coefficients (2, length) of the normalised face-on pair, amplitude, f_start, last.
+
+    ``last`` is the segment index of the waveform's final sample (``length``
+    or more when the waveform runs past the segment).
+    """
+    from scipy.interpolate import splev, splrep
     from scipy.ndimage import spline_filter1d
 
     hp, hc, f_start = imrphenomd(
@@ -117,8 +132,14 @@ def bank_entry(m1: float, m2: float, config: BankConfig = BankConfig()) -> tuple
     seg = np.zeros((2, config.length + 2 * _FILTER_MARGIN))
     avail = min(seg.shape[1], hp.size - lo)
     seg[0, :avail], seg[1, :avail] = hp[lo : lo + avail], hc[lo : lo + avail]
+    if avail < seg.shape[1]:  # the waveform ends inside: continue it by its spline's last piece
+        more = min(_CONTINUE, seg.shape[1] - avail)
+        t = np.arange(_TAIL)
+        for row, h in enumerate((hp, hc)):
+            seg[row, avail : avail + more] = splev(np.arange(_TAIL, _TAIL + more), splrep(t, h[-_TAIL:], s=0), ext=0)
     coeffs = spline_filter1d(seg / amplitude, order=3, axis=-1, mode="mirror")
-    return coeffs[:, _FILTER_MARGIN:-_FILTER_MARGIN], amplitude, f_start
+    last = hp.size - 1 - (lo + _FILTER_MARGIN)
+    return coeffs[:, _FILTER_MARGIN:-_FILTER_MARGIN], amplitude, f_start, int(last)
 
 
 def _entry_job(args: tuple[float, float, BankConfig]):
@@ -160,6 +181,7 @@ def build_bank(
             f["m1"], f["m2"] = masses[:, 0], masses[:, 1]
             f.create_dataset("f_start", shape=(n,), dtype="f8")
             f.create_dataset("amplitude", shape=(n,), dtype="f8")
+            f.create_dataset("last", shape=(n,), dtype="i8")
             f.create_dataset("coeffs", shape=(n, 2, config.length), dtype=config.dtype,
                              chunks=(1, 2, config.length))
         start = 0
@@ -179,6 +201,7 @@ def build_bank(
                 f["coeffs"][lo : lo + len(batch)] = np.stack([r[0] for r in results])
                 f["amplitude"][lo : lo + len(batch)] = [r[1] for r in results]
                 f["f_start"][lo : lo + len(batch)] = [r[2] for r in results]
+                f["last"][lo : lo + len(batch)] = [r[3] for r in results]
                 f.attrs["n_done"] = lo + len(batch)
             if bar:
                 bar.update(len(batch))
@@ -238,7 +261,7 @@ def load_bank(path: str | os.PathLike, ids: Sequence[int] | None = None) -> Wave
             coeffs = f["coeffs"][()] if ids is None else np.stack([f["coeffs"][i] for i in sel])
             bank = WaveformBank(
                 m1=f["m1"][sel], m2=f["m2"][sel], f_start=f["f_start"][sel],
-                amplitude=f["amplitude"][sel], coeffs=coeffs, config=config,
+                amplitude=f["amplitude"][sel], last=f["last"][sel], coeffs=coeffs, config=config,
                 seed=int(f.attrs["seed"]), path=path,
             )
     except OSError as exc:

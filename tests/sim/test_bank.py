@@ -10,7 +10,7 @@ from gwkit.sim.waveforms import imrphenomd
 
 def test_coefficients_reproduce_the_lalsuite_waveform():
     cfg = BankConfig(dtype="float64")
-    coeffs, amplitude, f_start = bank_entry(25.0, 12.0, cfg)
+    coeffs, amplitude, f_start, last = bank_entry(25.0, 12.0, cfg)
     hp, hc, _ = imrphenomd(25.0, 12.0)
     peak = int(np.argmax(hp**2 + hc**2))
     knots = (coeffs[:, :-2] + 4 * coeffs[:, 1:-1] + coeffs[:, 2:]) / 6 * amplitude
@@ -18,6 +18,7 @@ def test_coefficients_reproduce_the_lalsuite_waveform():
     want = np.stack([hp[lo : lo + 4000], hc[lo : lo + 4000]])
     np.testing.assert_allclose(knots[:, :4000], want, atol=1e-9 * amplitude)
     assert f_start == 12.0 and coeffs.shape == (2, cfg.length)
+    assert last == cfg.pre + hp.size - 1 - peak
 
 
 def test_build_is_reproducible_and_records_masses(tmp_path):

@@ -1,0 +1,57 @@
+"""Detection metrics: ROC AUC (pooled and per SNR group) and accuracy.
+
+Per-SNR AUC compares the signals of one SNR group with **all** noise rows, so
+every group is scored against the same background, as in the competition's
+ranking of the whole test set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+__all__ = ["accuracy", "per_snr_auc", "roc_auc", "snr_key"]
+
+
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve; NaN when ``y`` holds only one class."""
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    if y.shape != score.shape:
+        raise ValueError(f"y has {y.size} rows, score {score.size}")
+    if np.unique(y).size < 2:
+        return math.nan
+    return float(roc_auc_score(y, score))
+
+
+def per_snr_auc(y: np.ndarray, score: np.ndarray, snr: np.ndarray) -> dict[float, float]:
+    """``{snr: AUC of that group's signals against all noise rows}``, sorted by SNR.
+
+    ``snr`` is each row's SNR group; noise rows are recognised by ``y == 0``
+    whatever their group.
+    """
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    snr = np.asarray(snr, dtype=np.float64).ravel()
+    noise = y == 0
+    result = {}
+    for value in np.unique(snr[~noise]):
+        rows = noise | (snr == value)
+        result[float(value)] = roc_auc(y[rows], score[rows])
+    return result
+
+
+def accuracy(y: np.ndarray, logit: np.ndarray, threshold: float = 0.0) -> float:
+    """Share of rows where ``logit > threshold`` matches the label (0 = probability 0.5)."""
+    y = np.asarray(y).astype(int).ravel()
+    logit = np.asarray(logit, dtype=np.float64).ravel()
+    if y.size == 0:
+        return math.nan
+    return float(np.mean((logit > threshold).astype(int) == y))
+
+
+def snr_key(snr: float) -> str:
+    """Column name of a per-SNR AUC: ``auc_snr15``, ``auc_snr7.5``."""
+    return f"auc_snr{snr:g}"

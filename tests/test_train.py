@@ -1,0 +1,304 @@
+"""python -m gwkit.train: loop, outputs, resume, folds without leakage, DDP, errors.
+
+Everything runs on the CPU with a 16-waveform bank (built once per session), a
+~4k-parameter ResNet and a handful of steps of batch 8.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+import gwkit.train as gt
+from gwkit.config import TrainConfig, load_config
+from gwkit.data.folds import fold_split, load_folds
+from gwkit.engine.sampler import Sampler
+from gwkit.models import load_checkpoint
+from gwkit.sim.bank import build_bank
+from gwkit.sim.generator import COMPETITION_SNRS
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL = dict(layers=[1, 1], channels=[8, 16], stem_width=8, stem_stride=2,
+                  global_pool="gem", frontend=dict(decimate=8, flow=15.0))
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """The runs use one thread (tiny model; no spinning on a busy CPU); restore it after."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def bank_path(tmp_path_factory) -> Path:
+    return build_bank(16, tmp_path_factory.mktemp("bank") / "bank16.h5", seed=3, workers=2)
+
+
+def tiny_preset(tmp_path: Path, bank: Path, **changes) -> Path:
+    """A preset file for a run that takes a few seconds."""
+    settings = dict(
+        name="tiny", model="resnet1d_tiny", model_kwargs=TINY_MODEL, bank=str(bank),
+        n_folds=4, val_per_snr=4, snr="uniform:10:30", epochs=2, steps_per_epoch=3,
+        batch_size=8, lr=1e-2, warmup_steps=2, min_lr=1e-4, device="cpu",
+        out_dir=str(tmp_path / "runs"), eval_batch_size=64, num_threads=1,
+    )
+    settings.update(changes)
+    path = tmp_path / "tiny.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def run(preset: Path, *args: str) -> dict:
+    return gt.main(["--preset", str(preset), *args])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def test_get_lr_warmup_then_cosine():
+    cfg = TrainConfig(epochs=2, steps_per_epoch=50, warmup_steps=10, lr=1e-3, min_lr=1e-5)
+    lrs = [gt.get_lr(s, cfg) for s in range(cfg.total_steps)]
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))  # rising during warm-up
+    assert lrs[10] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))  # then falling
+    assert gt.get_lr(cfg.total_steps, cfg) == pytest.approx(1e-5)
+    assert min(lrs) > 1e-5 - 1e-12
+
+
+def test_derived_seeds_differ_by_stream_fold_and_rank():
+    seeds = {gt.derive_seed(0, s, f, r) for s in range(3) for f in range(5) for r in range(4)}
+    assert len(seeds) == 60 and all(0 <= s < 2**63 for s in seeds)
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_loss_falls_on_loud_signals(tmp_path, bank_path):
+    preset = tiny_preset(tmp_path, bank_path, snr=30, epochs=4, steps_per_epoch=10,
+                         warmup_steps=0, sign_flip_p=0.0)
+    run(preset, "--fold", "0")
+    metrics = pd.read_csv(tmp_path / "runs" / "tiny" / "fold0" / "metrics.csv")
+    loss = metrics["train_loss"].to_numpy()
+    assert loss[0] > 0.6 and loss[-1] < loss[0] - 0.15, loss
+    assert metrics["auc_snr30"].iloc[-1] > 0.8
+
+
+def test_outputs_exist_and_parse(tmp_path, bank_path, capsys):
+    preset = tiny_preset(tmp_path, bank_path, ema=0.9)
+    result = run(preset, "--fold", "1")
+    run_dir = tmp_path / "runs" / "tiny"
+    out = run_dir / "fold1"
+    for name in ("best.pt", "last.pt", "metrics.csv", "oof.csv", "config.yaml", "val.h5",
+                 "curves.png"):
+        assert (out / name).is_file(), name
+    assert (run_dir / "folds.csv").is_file() and (run_dir / "config.yaml").is_file()
+    assert not [p for p in run_dir.rglob(".*")], "temporary files left behind"
+
+    cfg = load_config(out / "config.yaml")
+    assert isinstance(cfg, TrainConfig) and cfg == load_config(run_dir / "config.yaml")
+    assert cfg.model_kwargs == TINY_MODEL and cfg.ema == 0.9
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    expected = ["epoch", "step", "lr", "train_loss", "val_loss", "val_acc", "val_auc"]
+    assert list(metrics.columns[:7]) == expected
+    assert [f"auc_snr{s:g}" for s in COMPETITION_SNRS] == [c for c in metrics if "snr" in c]
+    assert metrics["epoch"].tolist() == [1, 2] and metrics["step"].tolist() == [3, 6]
+
+    oof = pd.read_csv(out / "oof.csv")
+    assert list(oof.columns[:6]) == ["id", "target", "snr", "waveform_id", "score", "logit"]
+    assert len(oof) == cfg.val_per_snr * len(COMPETITION_SNRS)
+    np.testing.assert_allclose(oof["score"], 1 / (1 + np.exp(-oof["logit"])), rtol=1e-6)
+    assert (oof["target"] == 1).sum() == len(oof) // 2
+    assert oof["id"].tolist() == list(range(len(oof), 2 * len(oof)))  # unique within the run
+
+    model, ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["model"]["name"] == "resnet1d_tiny" and ckpt["config"] == cfg.to_dict()
+    assert ckpt["metrics"]["val_auc"] == pytest.approx(result[1]["val_auc"])
+    assert ckpt["metrics"]["val_auc"] == pytest.approx(metrics["val_auc"].max())
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert last["epoch"] == 2 and last["step"] == 6 and last["ema"] is not None
+    assert "AUC" in capsys.readouterr().out
+
+
+class Killed(Exception):
+    """Stands in for kill -9 in the middle of an epoch."""
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_path, monkeypatch):
+    # dropout (torch's global RNG), EMA and sign flips (engine stream) all in play
+    changes = dict(epochs=3, ema=0.8, sign_flip_p=0.5,
+                   model_kwargs=dict(TINY_MODEL, drop_rate=0.3))
+    whole = tiny_preset(tmp_path / "a", bank_path, **changes)
+    run(whole, "--fold", "0")
+
+    broken = tiny_preset(tmp_path / "b", bank_path, **changes)
+    calls = {"n": 0}
+    original = Sampler.sample
+
+    def dies_in_epoch_3(self, *args, **kwargs):
+        if kwargs.get("y") is None:  # training draws only
+            calls["n"] += 1
+            if calls["n"] == 2 * 3 + 2:
+                raise Killed
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Sampler, "sample", dies_in_epoch_3)
+    with pytest.raises(Killed):
+        run(broken, "--fold", "0")
+    monkeypatch.setattr(Sampler, "sample", original)
+    out_b = tmp_path / "b" / "runs" / "tiny" / "fold0"
+    assert torch.load(out_b / "last.pt", weights_only=True)["epoch"] == 2
+    assert not (out_b / "oof.csv").exists()
+    run(broken, "--fold", "0", "--resume")
+
+    out_a = tmp_path / "a" / "runs" / "tiny" / "fold0"
+    a = torch.load(out_a / "last.pt", weights_only=True)
+    b = torch.load(out_b / "last.pt", weights_only=True)
+    assert a["step"] == b["step"] == 9
+    for key in ("state_dict", "ema"):
+        for name, tensor in a[key].items():
+            torch.testing.assert_close(b[key][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+    for name, state in a["optimizer"]["state"].items():
+        torch.testing.assert_close(b["optimizer"]["state"][name]["exp_avg"], state["exp_avg"],
+                                   rtol=1e-5, atol=1e-7)
+    ma, mb = (pd.read_csv(o / "metrics.csv") for o in (out_a, out_b))
+    cols = [c for c in ma if c not in ("samples_per_s", "epoch_s")]
+    pd.testing.assert_frame_equal(ma[cols], mb[cols], rtol=1e-5)
+    oa, ob = (pd.read_csv(o / "oof.csv") for o in (out_a, out_b))
+    np.testing.assert_allclose(oa["logit"], ob["logit"], rtol=1e-4, atol=1e-5)
+
+
+def test_no_waveform_in_training_and_validation_of_a_fold(tmp_path, bank_path, monkeypatch):
+    drawn: dict[str, list[np.ndarray]] = {"train": [], "fixed": []}
+    original = Sampler.sample
+
+    def recording(self, *args, **kwargs):
+        batch = original(self, *args, **kwargs)
+        ids = batch.waveform_id[batch.waveform_id >= 0].numpy()
+        drawn["train" if kwargs.get("y") is None else "fixed"].append(ids)
+        return batch
+
+    monkeypatch.setattr(Sampler, "sample", recording)
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=12, n_folds=4)
+    for fold in (0, 2):
+        drawn["train"].clear()
+        drawn["fixed"].clear()
+        run(preset, "--fold", str(fold))
+        folds = load_folds(tmp_path / "runs" / "tiny" / "folds.csv")
+        train_ids, val_ids = fold_split(folds, fold)
+        assert not set(train_ids) & set(val_ids)
+        trained_on = set(np.concatenate(drawn["train"]).tolist())
+        validated_on = set(np.concatenate(drawn["fixed"]).tolist())
+        oof = pd.read_csv(tmp_path / "runs" / "tiny" / f"fold{fold}" / "oof.csv")
+        in_oof = set(oof.loc[oof["target"] == 1, "waveform_id"].tolist())
+        assert trained_on and validated_on
+        assert trained_on <= set(train_ids.tolist()), "training drew a held-out waveform"
+        assert validated_on <= set(val_ids.tolist()) and in_oof <= set(val_ids.tolist())
+        assert not trained_on & validated_on
+    # folds are stratified over the whole bank, one fold per waveform
+    assert sorted(folds["waveform_id"]) == list(range(16))
+    assert folds.groupby("fold").size().tolist() == [4, 4, 4, 4]
+
+
+def test_fold_all_skip_existing_and_combined_oof(tmp_path, bank_path, capsys):
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, n_folds=2,
+                         val_per_snr=2)
+    run(preset, "--fold", "0")
+    before = snapshot(tmp_path / "runs" / "tiny" / "fold0")
+    result = run(preset, "--fold", "all", "--skip-existing")
+    assert list(result) == [1]  # fold 0 skipped, untouched
+    assert snapshot(tmp_path / "runs" / "tiny" / "fold0") == before
+    oof = pd.read_csv(tmp_path / "runs" / "tiny" / "oof.csv")
+    assert sorted(oof["fold"].unique()) == [0, 1] and len(oof) == 2 * 24
+    assert oof["id"].is_unique
+    assert "CV over 2 folds" in capsys.readouterr().out
+
+
+def test_two_processes_with_gloo(tmp_path, bank_path):
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, val_per_snr=2)
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+               OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+           "2", "-m", "gwkit.train", "--preset", str(preset), "--fold", "0"]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]
+    assert not [p for p in out.parent.rglob(".*")], "temporary files left behind"
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert last["world_size"] == 2 and len(last["rng"]["engine"]) == 2
+    assert not torch.equal(*last["rng"]["engine"])  # each rank its own engine stream
+    assert proc.stdout.count("fold 0 best epoch") == 1  # only rank 0 reports
+
+
+# ---------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "model=nope"], "unknown model 'nope'; available:"),
+        (["--set", "epochs=two"], "epochs='two': expected an integer"),
+        (["--set", "learning_rate=1"], "unknown key 'learning_rate'; valid keys: name,"),
+        (["--set", "snr=loud"], "bad SNR spec"),
+        (["--fold", "7"], "folds run from 0 to 3"),
+    ],
+)
+def test_bad_settings_exit_with_one_line(tmp_path, bank_path, args, message):
+    preset = tiny_preset(tmp_path, bank_path)
+    with pytest.raises(SystemExit) as err:
+        run(preset, *args)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_preset_and_missing_bank(tmp_path, bank_path):
+    with pytest.raises(SystemExit, match=r"unknown preset 'nope'; available: .*demo"):
+        gt.main(["--preset", "nope"])
+    preset = tiny_preset(tmp_path, tmp_path / "missing.h5")
+    with pytest.raises(SystemExit, match=r"bank=.*missing.h5: no such file"):
+        run(preset)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_existing_run_is_never_overwritten(tmp_path, bank_path):
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=1)
+    run(preset, "--fold", "0")
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    before = snapshot(out.parent)
+    with pytest.raises(SystemExit, match="already holds a run; pass --resume"):
+        run(preset, "--fold", "0")
+    with pytest.raises(SystemExit, match="holds model 'resnet1d_tiny', the config asks for "
+                                         "'gabbard2018'"):
+        run(preset, "--fold", "0", "--resume", "--set", "model=gabbard2018",
+            "--set", "model_kwargs={}")
+    with pytest.raises(SystemExit, match=r"other settings \(lr: 0.01 -> 0.5\)"):
+        run(preset, "--fold", "1", "--set", "lr=0.5")
+    assert snapshot(out.parent) == before
+
+
+def test_resume_of_a_finished_fold_changes_nothing(tmp_path, bank_path):
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=1)
+    run(preset, "--fold", "0")
+    last = tmp_path / "runs" / "tiny" / "fold0" / "last.pt"
+    before = last.read_bytes()
+    result = run(preset, "--fold", "0", "--resume")
+    assert last.read_bytes() == before and math.isfinite(result[0]["val_auc"])

@@ -1,0 +1,350 @@
+"""``python -m gwkit.evaluate``: ROC/AUC report of detection scores on a labelled set.
+
+Examples::
+
+    # out-of-fold predictions of two runs (id,target,snr,score columns), side by side
+    python -m gwkit.evaluate --scores runs/a/oof.csv runs/b/oof.csv --names a b --out reports/ab
+    # a scores CSV (or an id,target submission) against a labelled set
+    python -m gwkit.evaluate --scores preds.csv --labels data/sim/labels.csv
+    python -m gwkit.evaluate --scores preds.csv --labels data/sim/test.h5
+    # score a labelled set with the runs' fold checkpoints, plus the matched filter
+    python -m gwkit.evaluate --runs runs/a runs/b --data data/sim/test.h5 --matched-filter
+
+Inputs. ``--scores``: CSVs with ``id`` and a score column (``score``, else
+``logit``, else ``target`` when labels come from elsewhere; ``--score-column``
+picks one); labels from the CSV itself (``target``, ``snr``) or from
+``--labels`` / ``--data``: a CSV (``id,target[,snr][,waveform_id]``), a gwkit
+``.h5`` (datasets ``y``, ``snr``, ``params/waveform_id``; row index = id) or
+a ``.npy`` next to ``labels.csv`` (what ``python -m gwkit.simulate`` writes),
+joined on ``id``. ``--runs``: run folders (``fold*/best.pt`` or ``*.pt``), each
+scored on ``--data`` with the folds' mean (``--ensemble``) as one score set.
+``--matched-filter``: the template-bank matched filter
+(:mod:`gwkit.sim.matched_filter`) on ``--data`` as one more set; its bank is
+``--bank`` or a seeded build cached in ``cache/``.
+
+Outputs in ``--out`` (default ``reports/<first name>``): ``report.json``,
+``summary.md`` (one column per set), PNGs (``roc.png``, ``efficiency.png``,
+``roc_snr_<set>.png``, ``hist_<set>.png``) and, for sets scored here,
+``scores_<set>.csv`` (``id,target,snr,score``) to reuse with ``--scores``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gwkit.evaluation import FPRS, ScoreSet, slug, write_report
+from gwkit.fileio import atomic_write
+
+__all__ = ["load_labels", "load_scores", "open_data", "score_runs", "score_matched_filter", "main"]
+
+DEFAULT_BANK = {"min_match": 0.95, "seed": 0, "patience": 300}
+
+
+class EvaluateError(SystemExit):
+    def __init__(self, message: str):
+        super().__init__(f"gwkit.evaluate: {message}")
+
+
+# --------------------------------------------------------------------------- labels and data
+
+
+def _h5_labels(path: Path) -> pd.DataFrame:
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "y" not in f:
+            raise EvaluateError(f"{path} has no labels (dataset 'y')")
+        y = f["y"][()]
+        table = pd.DataFrame({"id": np.arange(y.size), "target": y.astype(int)})
+        if "snr" in f:
+            table["snr"] = f["snr"][()]
+        if "params" in f and "waveform_id" in f["params"]:
+            table["waveform_id"] = f["params"]["waveform_id"][()]
+    return table
+
+
+def load_labels(path: str | Path) -> pd.DataFrame:
+    """Labels ``id, target[, snr][, waveform_id]`` from a CSV, a gwkit .h5 or a .npy's labels.csv."""
+    path = Path(path)
+    if not path.exists():
+        raise EvaluateError(f"labels {path} do not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return _h5_labels(path)
+    if suffix == ".npy" or path.is_dir():
+        folder = path if path.is_dir() else path.parent
+        csv = folder / "labels.csv"
+        if not csv.is_file():
+            raise EvaluateError(f"{path}: no labels.csv beside it")
+        table = pd.read_csv(csv)
+        params = folder / "params.csv"
+        if "waveform_id" not in table and params.is_file():
+            extra = pd.read_csv(params, usecols=lambda c: c in ("id", "waveform_id"))
+            if {"id", "waveform_id"} <= set(extra.columns):
+                table = table.merge(extra, on="id", how="left")
+    elif suffix == ".csv":
+        table = pd.read_csv(path)
+    else:
+        raise EvaluateError(f"labels {path}: expected .csv, .h5/.hdf5 or .npy")
+    if not {"id", "target"} <= set(table.columns):
+        raise EvaluateError(f"labels {path}: need columns id and target, found {list(table.columns)}")
+    if table["id"].duplicated().any():
+        raise EvaluateError(f"labels {path}: duplicate ids")
+    return table
+
+
+def open_data(path: str | Path):
+    """(strain (N, 2, L) array-like read lazily, labels table, file attributes) of a labelled set."""
+    path = Path(path)
+    if not path.exists():
+        raise EvaluateError(f"data {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        import h5py
+
+        f = h5py.File(path, "r")  # kept open for the process's lifetime: rows are read in batches
+        if "x" not in f or f["x"].ndim != 3:
+            raise EvaluateError(f"{path}: expected dataset x of shape (N, 2, L)")
+        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+        return f["x"], _h5_labels(path), attrs
+    if suffix == ".npy":
+        from gwkit.data import DataError, load_test_npy
+
+        try:
+            x = load_test_npy(path, layout="flat", mmap=True)
+        except DataError as exc:
+            raise EvaluateError(str(exc)) from None
+        return x, load_labels(path), {}
+    raise EvaluateError(f"data {path}: expected a labelled .h5 or a .npy with labels.csv")
+
+
+def _join(scores: pd.DataFrame, labels: pd.DataFrame, name: str) -> pd.DataFrame:
+    if scores["id"].duplicated().any():
+        raise EvaluateError(f"{name}: duplicate ids, cannot join with labels "
+                            "(a combined oof.csv carries its own target and snr: omit --labels)")
+    keep = [c for c in ("id", "target", "snr", "waveform_id") if c in labels]
+    merged = scores.drop(columns=[c for c in keep if c != "id" and c in scores]).merge(
+        labels[keep], on="id", how="left", validate="one_to_one")
+    missing = int(merged["target"].isna().sum())
+    if missing:
+        raise EvaluateError(f"{name}: {missing} ids have no label")
+    if len(labels) != len(merged):
+        print(f"note: {name} scores {len(merged)} of the {len(labels)} labelled rows", file=sys.stderr)
+    return merged
+
+
+def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = None,
+                score_column: str | None = None) -> ScoreSet:
+    """One score set from a CSV (labels from the CSV itself or joined from ``labels`` on id)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluateError(f"scores {path} do not exist")
+    table = pd.read_csv(path)
+    if score_column is None:
+        options = ["score", "logit"] + (["target"] if labels is not None else [])
+        score_column = next((c for c in options if c in table), None)
+        if score_column is None:
+            raise EvaluateError(f"{path}: no score column (score, logit{', target' if labels is not None else ''});"
+                                f" found {list(table.columns)}")
+    elif score_column not in table:
+        raise EvaluateError(f"{path}: no column {score_column!r}; found {list(table.columns)}")
+    table = table.rename(columns={score_column: "_score"})
+    if labels is not None:
+        if "id" not in table:
+            raise EvaluateError(f"{path}: needs an id column to join with labels")
+        table = _join(table, labels, name)
+    elif "target" not in table:
+        raise EvaluateError(f"{path}: no target column; pass --labels")
+    return ScoreSet(
+        name=name, y=table["target"].to_numpy(), score=table["_score"].to_numpy(),
+        snr=table["snr"].to_numpy() if "snr" in table else None,
+        groups=table["waveform_id"].to_numpy() if "waveform_id" in table else None,
+        source=f"{path} (column {score_column})",
+    )
+
+
+# --------------------------------------------------------------------------- scoring here
+
+
+def _set_from_labels(name: str, labels: pd.DataFrame, score: np.ndarray, source: str) -> ScoreSet:
+    return ScoreSet(name=name, y=labels["target"].to_numpy(), score=score,
+                    snr=labels["snr"].to_numpy() if "snr" in labels else None,
+                    groups=labels["waveform_id"].to_numpy() if "waveform_id" in labels else None,
+                    source=source)
+
+
+def score_runs(runs: Sequence[str], x, *, data_mode: str | None, ensemble: str = "mean",
+               batch_size: int = 64, device: str = "auto", tta: str = "none") -> dict[str, np.ndarray]:
+    """``{run name: ensembled score}`` of every run's fold checkpoints on ``x`` (N, 2, L)."""
+    from gwkit.models import load_checkpoint
+    from gwkit.predict import ensemble as combine
+    from gwkit.predict import find_checkpoints, pick_device, predict_checkpoint, tta_views
+
+    dev = pick_device(device)
+    logits: dict[str, list[np.ndarray]] = {}
+    for ck in find_checkpoints(runs):
+        t0 = time.perf_counter()
+        try:
+            model, meta = load_checkpoint(ck.path, map_location=dev)
+        except (ValueError, FileNotFoundError) as exc:
+            raise EvaluateError(str(exc)) from None
+        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+        mode = config.get("mode", "competition")
+        if data_mode and mode != data_mode:
+            print(f"warning: {ck.run}/{ck.fold} was trained in {mode} mode, the data is {data_mode}",
+                  file=sys.stderr)
+        z = predict_checkpoint(model, x, tta_views(tta, mode), batch_size, dev)
+        if not np.all(np.isfinite(z)):
+            raise EvaluateError(f"{ck.path} gave non-finite logits")
+        logits.setdefault(ck.run, []).append(z)
+        print(f"  {ck.run}/{ck.fold}: {x.shape[0]} rows in {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr)
+    return {run: combine([zs], ensemble) for run, zs in logits.items()}
+
+
+def score_matched_filter(x, *, bank_path: str | None, mode: str, batch: int = 32,
+                         device: str = "cpu", f_max: float = 1024.0, stride: int = 4,
+                         cache_dir: str = "cache", workers: int = 1):
+    """(MatchedFilterResult, bank path) of the template-bank matched filter on ``x``."""
+    from gwkit.sim.matched_filter import TemplateBank, matched_filter
+
+    if bank_path:
+        path = Path(bank_path)
+        if not path.is_file():
+            raise EvaluateError(f"bank {path} does not exist")
+        bank = TemplateBank.load(path)
+    else:
+        bank, path = TemplateBank.cached(cache_dir=cache_dir, workers=workers, progress=True,
+                                         **DEFAULT_BANK)
+    t0 = time.perf_counter()
+    result = matched_filter(x, bank, mode=mode, batch=batch, device=device, f_max=f_max,
+                            stride=stride, progress=True)
+    print(f"  matched filter: {len(bank)} templates, {x.shape[0]} rows, {mode} mode, "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return result, path
+
+
+def _write_scores(path: Path, labels: pd.DataFrame, score: np.ndarray, **extra) -> None:
+    cols = [c for c in ("id", "target", "snr", "waveform_id") if c in labels]
+    table = labels[cols].copy()
+    table["score"] = score
+    for key, value in extra.items():
+        table[key] = value
+    with atomic_write(path, newline="") as fh:
+        table.to_csv(fh, index=False)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gwkit.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scores", nargs="+", default=[], metavar="CSV", help="score CSVs")
+    p.add_argument("--labels", default=None, help="labels: .csv, .h5, or .npy with labels.csv")
+    p.add_argument("--score-column", default=None, help="score column of the CSVs")
+    p.add_argument("--runs", nargs="+", default=[], metavar="RUN", help="run folders to score on --data")
+    p.add_argument("--data", default=None, help="labelled set (.h5, or .npy with labels.csv)")
+    p.add_argument("--matched-filter", action="store_true", help="add the matched filter on --data")
+    p.add_argument("--bank", default=None, help="template bank .h5 (default: cached build)")
+    p.add_argument("--mf-mode", choices=("competition", "physical"), default=None,
+                   help="channels used by the matched filter (default: the data's mode, else competition)")
+    p.add_argument("--mf-f-max", type=float, default=1024.0, help="matched-filter frequency cut (Hz)")
+    p.add_argument("--mf-stride", type=int, default=4, help="matched-filter time step (samples)")
+    p.add_argument("--names", nargs="+", default=None,
+                   help="display names of the --scores then --runs sets, in order")
+    p.add_argument("--out", default=None, help="report folder (default: reports/<first name>)")
+    p.add_argument("--fpr", type=float, default=0.01, help="target FPR for the chosen threshold")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the AUC CI")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--ensemble", choices=("mean", "logit", "rank"), default="mean",
+                   help="how a run's folds combine (gwkit.predict.ensemble)")
+    p.add_argument("--tta", choices=("none", "flip", "all"), default="none")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
+    p.add_argument("--workers", type=int, default=1, help="processes for a bank build")
+    p.add_argument("--no-plots", action="store_true")
+    return p
+
+
+def _default_name(path: Path) -> str:
+    if path.stem in ("oof", "scores", "submission", "preds") and path.parent.name:
+        parent = path.parent
+        if parent.name.startswith("fold") and parent.parent.name:
+            return f"{parent.parent.name}-{parent.name}"
+        return parent.name
+    return path.stem
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not (args.scores or args.runs or args.matched_filter):
+        raise EvaluateError("nothing to evaluate: give --scores, --runs or --matched-filter")
+    if (args.runs or args.matched_filter) and not args.data:
+        raise EvaluateError("--runs and --matched-filter need --data (a labelled set)")
+    if not 0.0 < args.fpr < 1.0:
+        raise EvaluateError(f"--fpr must lie in (0, 1), got {args.fpr}")
+    nnamed = len(args.scores) + len(args.runs)
+    if args.names is not None and len(args.names) != nnamed:
+        raise EvaluateError(f"--names gives {len(args.names)} names for {nnamed} score sets")
+
+    sets: list[ScoreSet] = []
+    names = list(args.names) if args.names else []
+    labels = load_labels(args.labels) if args.labels else None
+    x = data_labels = None
+    attrs: dict = {}
+    if args.data:
+        x, data_labels, attrs = open_data(args.data)
+        if "target" not in data_labels:
+            raise EvaluateError(f"{args.data} has no labels")
+    for i, csv in enumerate(args.scores):
+        name = names[i] if names else _default_name(Path(csv))
+        join = labels if labels is not None else None
+        if join is None and data_labels is not None:
+            head = pd.read_csv(csv, nrows=0).columns
+            join = None if "target" in head and ("score" in head or "logit" in head) else data_labels
+        sets.append(load_scores(csv, name=name, labels=join, score_column=args.score_column))
+
+    computed: dict[str, tuple[np.ndarray, dict]] = {}
+    data_mode = attrs.get("mode")
+    if args.runs:
+        scores = score_runs(args.runs, x, data_mode=data_mode, ensemble=args.ensemble,
+                            batch_size=args.batch_size, device=args.device, tta=args.tta)
+        for j, (run, score) in enumerate(scores.items()):
+            name = names[len(args.scores) + j] if names and len(args.scores) + j < len(names) else run
+            computed[name] = (score, {})
+            sets.append(_set_from_labels(name, data_labels, score,
+                                         f"{run}: folds on {args.data} ({args.ensemble})"))
+    if args.matched_filter:
+        mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
+        from gwkit.predict import pick_device
+
+        device = str(pick_device(args.device))
+        result, bank_path = score_matched_filter(
+            x, bank_path=args.bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
+            f_max=args.mf_f_max, stride=args.mf_stride, workers=args.workers)
+        computed["matched_filter"] = (result.snr, {"template": result.template,
+                                                   "peak_index": result.peak_index})
+        sets.append(_set_from_labels("matched_filter", data_labels, result.snr,
+                                     f"matched filter on {args.data} ({mode} mode, bank {bank_path})"))
+
+    out = Path(args.out) if args.out else Path("reports") / slug(sets[0].name)
+    report = write_report(sets, out, target_fpr=args.fpr, fprs=FPRS, n_boot=args.bootstrap,
+                          seed=args.seed, plots=not args.no_plots,
+                          extra={"data": args.data, "labels": args.labels} if args.data or args.labels else None)
+    for name, (score, extra) in computed.items():
+        _write_scores(out / f"scores_{slug(name)}.csv", data_labels, score, **extra)
+    print((out / "summary.md").read_text())
+    print(f"wrote {out}/report.json, summary.md and {len(report['plots'])} plot(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,535 @@
+"""Evaluation reports for detection scores on a labelled set: numbers, tables and plots.
+
+One *score set* is a score per row of a labelled set (``target`` 1 = signal,
+0 = noise) with each row's SNR group. For each set the report holds:
+
+* pooled ROC AUC with a bootstrap 95% CI (rows resampled with replacement;
+  when waveform ids are known, signal rows sharing a waveform are resampled
+  together, since the competition reuses each waveform with 25 noise draws);
+* per-SNR AUC: the signals of one SNR group against **all** noise rows
+  (:func:`gwkit.metrics.per_snr_auc`);
+* TPR at FPR 0.1, 0.01, 0.001 (threshold from the noise rows, see
+  :func:`threshold_at_fpr`; ``resolved`` is False when the set has fewer than
+  1 / FPR noise rows, so that FPR cannot be reached except as 0);
+* confusion matrix and accuracy at threshold 0.5 (only for scores that are
+  probabilities, i.e. within [0, 1]) and at the threshold for a target FPR;
+* the efficiency curve: TPR per SNR group at fixed FPR.
+
+Plots (matplotlib, Agg): ROC curves per SNR on one figure per set (as in the
+course slides, plus a log-FPR panel), pooled ROC of all sets, efficiency
+curves of all sets, score histograms of noise and signals per set.
+
+A row is called a detection when ``score > threshold`` (as
+:func:`gwkit.metrics.accuracy`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gwkit.fileio import atomic_path, atomic_write
+from gwkit.metrics import per_snr_auc, roc_auc
+
+__all__ = [
+    "FPRS",
+    "ScoreSet",
+    "bootstrap_auc",
+    "weighted_auc",
+    "threshold_at_fpr",
+    "tpr_at_fpr",
+    "confusion",
+    "efficiency",
+    "evaluate_set",
+    "summary_markdown",
+    "plot_roc_per_snr",
+    "plot_roc_pooled",
+    "plot_efficiency",
+    "plot_histograms",
+    "write_report",
+]
+
+FPRS: tuple[float, ...] = (0.1, 0.01, 0.001)
+
+
+@dataclass
+class ScoreSet:
+    """Scores of one detector on a labelled set.
+
+    ``y``: (N,) 0/1 labels; ``score``: (N,) higher = more signal-like; ``snr``:
+    (N,) SNR group of each row (noise rows' values are ignored) or None;
+    ``groups``: (N,) waveform id per row (-1 or NaN for noise) or None, for the
+    grouped bootstrap; ``source``: where the scores came from (for the report).
+    """
+
+    name: str
+    y: np.ndarray
+    score: np.ndarray
+    snr: np.ndarray | None = None
+    groups: np.ndarray | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.y = np.asarray(self.y).astype(int).ravel()
+        self.score = np.asarray(self.score, dtype=np.float64).ravel()
+        n = self.y.size
+        if self.score.size != n:
+            raise ValueError(f"{self.name}: {n} labels but {self.score.size} scores")
+        if not np.all(np.isin(self.y, (0, 1))):
+            raise ValueError(f"{self.name}: labels must be 0 or 1")
+        if not np.all(np.isfinite(self.score)):
+            raise ValueError(f"{self.name}: {int(np.sum(~np.isfinite(self.score)))} non-finite scores")
+        if self.snr is not None:
+            self.snr = np.asarray(self.snr, dtype=np.float64).ravel()
+            if self.snr.size != n:
+                raise ValueError(f"{self.name}: {n} labels but {self.snr.size} SNR values")
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups).ravel()
+            if self.groups.size != n:
+                raise ValueError(f"{self.name}: {n} labels but {self.groups.size} group ids")
+
+    @property
+    def is_probability(self) -> bool:
+        """Scores within [0, 1], so that the 0.5 threshold means something."""
+        return bool(self.score.size and self.score.min() >= 0.0 and self.score.max() <= 1.0)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _cluster_ids(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Bootstrap cluster of each row: its waveform for signals, itself otherwise."""
+    n = y.size
+    if groups is None:
+        return np.arange(n)
+    g = np.asarray(groups, dtype=np.float64)
+    own = (y == 0) | ~np.isfinite(g) | (g < 0)
+    keys = np.where(own, -1.0 - np.arange(n), g)  # negative keys: one cluster per row
+    return np.unique(keys, return_inverse=True)[1]
+
+
+def _sorted_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row order by score, start of each run of tied scores in that order)."""
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    return order, np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+
+
+def _auc_weighted(pos: np.ndarray, w: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Tie-aware AUC of rows in score order with weights ``w`` (..., N); NaN where a class is empty."""
+    p = np.add.reduceat(w * pos, starts, axis=-1)
+    q = np.add.reduceat(w * (1.0 - pos), starts, axis=-1)
+    below = np.cumsum(q, axis=-1) - q
+    den = p.sum(-1) * q.sum(-1)
+    num = (p * (below + 0.5 * q)).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def weighted_auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> float:
+    """ROC AUC with row weights (ties count one half), as sklearn's ``sample_weight``."""
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    weight = np.asarray(weight, dtype=np.float64).ravel()
+    if not y.size == score.size == weight.size:
+        raise ValueError(f"y, score and weight differ in length: {y.size}, {score.size}, {weight.size}")
+    order, starts = _sorted_groups(score)
+    return float(_auc_weighted((y[order] == 1).astype(np.float64), weight[order], starts))
+
+
+def bootstrap_auc(
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: np.ndarray | None = None,
+    chunk: int = 100,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI ``(lo, hi)`` of the ROC AUC; (nan, nan) if one class is missing.
+
+    Rows are resampled with replacement; with ``groups`` (waveform id per row,
+    negative/NaN for noise), signal rows of one waveform are resampled
+    together. Each replicate is the exact (tie-aware) AUC of the resample,
+    computed from resampling counts as weights, ``chunk`` replicates at a time.
+    """
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    if y.size != score.size:
+        raise ValueError(f"y has {y.size} rows, score {score.size}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if np.unique(y).size < 2 or n_boot < 1:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    cluster = _cluster_ids(y, groups)
+    ncl = int(cluster.max()) + 1
+    order, starts = _sorted_groups(score)
+    pos = (y[order] == 1).astype(np.float64)
+    cl_sorted = cluster[order]
+    aucs = []
+    for b0 in range(0, n_boot, chunk):
+        nb = min(chunk, n_boot - b0)
+        counts = rng.multinomial(ncl, np.full(ncl, 1.0 / ncl), size=nb).astype(np.float64)
+        aucs.append(_auc_weighted(pos, counts[:, cl_sorted], starts))
+    a = np.concatenate(aucs)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.quantile(a, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def threshold_at_fpr(y: np.ndarray, score: np.ndarray, fpr: float) -> float:
+    """The lowest threshold (a noise score) such that FPR = P(noise score > t) <= ``fpr``.
+
+    With ``n0`` noise rows this is the (floor(fpr * n0) + 1)-th largest noise
+    score; when ``fpr * n0 < 1`` it is the largest noise score (FPR 0).
+    """
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    if not 0.0 <= fpr < 1.0:
+        raise ValueError(f"fpr must lie in [0, 1), got {fpr}")
+    noise = np.sort(score[y == 0])[::-1]
+    if noise.size == 0:
+        raise ValueError("no noise rows: the false-positive rate is undefined")
+    k = int(math.floor(fpr * noise.size + 1e-9))
+    return float(noise[k])
+
+
+def confusion(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
+    """Confusion matrix at ``score > threshold``: tn, fp, fn, tp, accuracy, tpr, fpr."""
+    y = np.asarray(y).astype(int).ravel()
+    pred = np.asarray(score, dtype=np.float64).ravel() > threshold
+    tp = int(np.sum(pred & (y == 1)))
+    fp = int(np.sum(pred & (y == 0)))
+    fn = int(np.sum(~pred & (y == 1)))
+    tn = int(np.sum(~pred & (y == 0)))
+    n1, n0 = tp + fn, tn + fp
+    return {
+        "threshold": float(threshold), "tn": tn, "fp": fp, "fn": fn, "tp": tp,
+        "accuracy": (tp + tn) / y.size if y.size else math.nan,
+        "tpr": tp / n1 if n1 else math.nan, "fpr": fp / n0 if n0 else math.nan,
+    }
+
+
+def tpr_at_fpr(y: np.ndarray, score: np.ndarray, fpr: float) -> dict:
+    """TPR at the :func:`threshold_at_fpr` threshold: threshold, tpr, realised fpr, resolved."""
+    y = np.asarray(y).astype(int).ravel()
+    t = threshold_at_fpr(y, score, fpr)
+    c = confusion(y, score, t)
+    n0 = int(np.sum(y == 0))
+    return {"threshold": t, "tpr": c["tpr"], "fpr": c["fpr"], "resolved": bool(fpr * n0 >= 1)}
+
+
+def efficiency(y: np.ndarray, score: np.ndarray, snr: np.ndarray, threshold: float) -> dict[float, float]:
+    """``{snr: TPR of that SNR group's signals at score > threshold}``, sorted by SNR."""
+    y = np.asarray(y).astype(int).ravel()
+    score = np.asarray(score, dtype=np.float64).ravel()
+    snr = np.asarray(snr, dtype=np.float64).ravel()
+    sig = y == 1
+    return {float(s): float(np.mean(score[sig & (snr == s)] > threshold))
+            for s in np.unique(snr[sig])}
+
+
+def _key(value: float) -> str:
+    return f"{value:g}"
+
+
+def evaluate_set(
+    s: ScoreSet,
+    *,
+    fprs: Sequence[float] = FPRS,
+    target_fpr: float = 0.01,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Every number of the report for one score set (JSON-ready; SNR/FPR keys as strings)."""
+    y, score = s.y, s.score
+    n1, n0 = int(np.sum(y == 1)), int(np.sum(y == 0))
+    out: dict = {"source": s.source, "n": int(y.size), "n_signal": n1, "n_noise": n0}
+    out["auc"] = roc_auc(y, score)
+    out["auc_ci95"] = list(bootstrap_auc(y, score, n_boot=n_boot, seed=seed, groups=s.groups))
+    out["bootstrap"] = {"n_boot": n_boot, "grouped": s.groups is not None}
+    out["per_snr_auc"] = ({_key(k): v for k, v in per_snr_auc(y, score, s.snr).items()}
+                          if s.snr is not None else {})
+    if n0 == 0:
+        return out
+    out["tpr_at_fpr"] = {_key(f): tpr_at_fpr(y, score, f) for f in fprs}
+    t_target = threshold_at_fpr(y, score, target_fpr)
+    out["confusion"] = {
+        "0.5": confusion(y, score, 0.5) if s.is_probability else None,
+        f"fpr={_key(target_fpr)}": confusion(y, score, t_target),
+    }
+    out["target_fpr"] = target_fpr
+    if s.snr is not None:
+        out["efficiency"] = {
+            _key(f): {_key(k): v for k, v in
+                      efficiency(y, score, s.snr, threshold_at_fpr(y, score, f)).items()}
+            for f in sorted({*fprs, target_fpr}, reverse=True)
+        }
+    return out
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _fmt(v, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def summary_markdown(reports: dict[str, dict], *, title: str = "Evaluation report") -> str:
+    """A markdown table, one column per score set."""
+    names = list(reports)
+    rows: list[tuple[str, list[str]]] = []
+    rows.append(("rows (signal / noise)",
+                 [f"{r['n']} ({r['n_signal']} / {r['n_noise']})" for r in reports.values()]))
+    rows.append(("AUC [95% CI]", [
+        f"{_fmt(r['auc'])} [{_fmt(r['auc_ci95'][0], 3)}, {_fmt(r['auc_ci95'][1], 3)}]"
+        for r in reports.values()]))
+    snrs = sorted({float(k) for r in reports.values() for k in r.get("per_snr_auc", {})})
+    for snr in snrs:
+        rows.append((f"AUC SNR {_key(snr)}",
+                     [_fmt(r.get("per_snr_auc", {}).get(_key(snr))) for r in reports.values()]))
+    fprs = sorted({float(k) for r in reports.values() for k in r.get("tpr_at_fpr", {})},
+                  reverse=True)
+    for f in fprs:
+        cells = []
+        for r in reports.values():
+            t = r.get("tpr_at_fpr", {}).get(_key(f))
+            cells.append("n/a" if t is None else _fmt(t["tpr"]) + ("" if t["resolved"] else "*"))
+        rows.append((f"TPR @ FPR {_key(f)}", cells))
+    cells = []
+    for r in reports.values():
+        c = (r.get("confusion") or {}).get("0.5")
+        cells.append("n/a" if c is None else _fmt(c["accuracy"]))
+    rows.append(("accuracy @ 0.5", cells))
+    targets = sorted({r["target_fpr"] for r in reports.values() if "target_fpr" in r})
+    for f in targets:
+        key = f"fpr={_key(f)}"
+        thr, acc = [], []
+        for r in reports.values():
+            c = (r.get("confusion") or {}).get(key)
+            thr.append("n/a" if c is None else f"{c['threshold']:.4g}")
+            acc.append("n/a" if c is None else
+                       f"{_fmt(c['accuracy'])} (tp {c['tp']}, fp {c['fp']}, fn {c['fn']}, tn {c['tn']})")
+        rows.append((f"threshold @ FPR {_key(f)}", thr))
+        rows.append((f"accuracy @ FPR {_key(f)}", acc))
+    lines = [f"# {title}", "", "| metric | " + " | ".join(names) + " |",
+             "| --- |" + " --- |" * len(names)]
+    lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    lines += ["", "Per-SNR AUC: that SNR's signals against all noise rows. "
+              "TPR marked * : fewer than 1/FPR noise rows, so the threshold is the largest "
+              "noise score. accuracy @ 0.5 only for scores in [0, 1]."]
+    sources = [f"- `{n}`: {r['source']}" for n, r in reports.items() if r.get("source")]
+    if sources:
+        lines += ["", "Sources:", *sources]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    _pyplot().close(fig)
+    return path
+
+
+def plot_roc_per_snr(s: ScoreSet, path: str | Path) -> Path:
+    """ROC of each SNR group (its signals against all noise) and the pooled ROC, on one figure.
+
+    Left: linear axes (as in the course slides); right: FPR on a log axis.
+    """
+    from sklearn.metrics import roc_curve
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    noise = s.y == 0
+    snrs = np.unique(s.snr[s.y == 1]) if s.snr is not None else np.array([])
+    cmap = plt.get_cmap("viridis")
+    curves = []
+    for i, snr in enumerate(snrs):
+        rows = noise | ((s.y == 1) & (s.snr == snr))
+        fpr, tpr, _ = roc_curve(s.y[rows], s.score[rows])
+        auc = roc_auc(s.y[rows], s.score[rows])
+        curves.append((fpr, tpr, f"SNR {snr:g} (AUC {auc:.3f})",
+                       dict(color=cmap(i / max(len(snrs) - 1, 1)), lw=1.3)))
+    fpr, tpr, _ = roc_curve(s.y, s.score)
+    curves.append((fpr, tpr, f"all (AUC {roc_auc(s.y, s.score):.3f})",
+                   dict(color="k", lw=2, ls="--")))
+    for ax, log in zip(axes, (False, True)):
+        for f, t, label, style in curves:
+            ax.plot(np.maximum(f, 1e-4) if log else f, t, label=label, **style)
+        ax.plot([1e-4 if log else 0, 1], [1e-4 if log else 0, 1], color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_ylim(0, 1.01)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(max(1.0 / max(int(noise.sum()), 1), 1e-4), 1)
+        else:
+            ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{s.name}: ROC per SNR (signals of one SNR vs all noise)")
+    return _save(fig, Path(path))
+
+
+def plot_roc_pooled(sets: Sequence[ScoreSet], path: str | Path) -> Path:
+    """Pooled ROC of every score set on one figure (linear and log FPR)."""
+    from sklearn.metrics import roc_curve
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for s in sets:
+        fpr, tpr, _ = roc_curve(s.y, s.score)
+        label = f"{s.name} (AUC {roc_auc(s.y, s.score):.4f})"
+        axes[0].plot(fpr, tpr, label=label)
+        axes[1].plot(np.maximum(fpr, 1e-4), tpr, label=label)
+    for ax in axes:
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.grid(alpha=0.3)
+    axes[0].plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
+    axes[1].set_xscale("log")
+    axes[1].set_xlim(1e-4, 1)
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle("pooled ROC")
+    return _save(fig, Path(path))
+
+
+def plot_efficiency(reports: dict[str, dict], path: str | Path) -> Path:
+    """TPR vs SNR at fixed FPR, one line per score set, one line style per FPR."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    styles = ["-", "--", ":", "-."]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, r) in enumerate(reports.items()):
+        for j, (f, curve) in enumerate(sorted(r.get("efficiency", {}).items(),
+                                              key=lambda kv: -float(kv[0]))):
+            snr = np.array([float(k) for k in curve])
+            ax.plot(snr, list(curve.values()), marker="o", ms=3, ls=styles[j % len(styles)],
+                    color=colors[i % len(colors)], label=f"{name}, FPR {f}")
+    ax.set_xlabel("network SNR (nominal)")
+    ax.set_ylabel("true positive rate (efficiency)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title("detection efficiency at fixed false positive rate")
+    return _save(fig, Path(path))
+
+
+def plot_histograms(s: ScoreSet, path: str | Path, *, bins: int = 60) -> Path:
+    """Score histograms: noise (filled), all signals and each SNR group (steps), log counts."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    edges = np.histogram_bin_edges(s.score, bins=bins)
+    noise, sig = s.score[s.y == 0], s.score[s.y == 1]
+    if noise.size:
+        ax.hist(noise, bins=edges, color="0.6", alpha=0.6, label=f"noise ({noise.size})")
+    if sig.size:
+        ax.hist(sig, bins=edges, histtype="step", color="k", lw=1.8, label=f"signal ({sig.size})")
+    if s.snr is not None and sig.size:
+        snrs = np.unique(s.snr[s.y == 1])
+        cmap = plt.get_cmap("viridis")
+        for i, snr in enumerate(snrs):
+            ax.hist(s.score[(s.y == 1) & (s.snr == snr)], bins=edges, histtype="step", lw=0.9,
+                    color=cmap(i / max(len(snrs) - 1, 1)), label=f"SNR {snr:g}")
+    ax.set_yscale("log")
+    ax.set_xlabel("score")
+    ax.set_ylabel("rows")
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"{s.name}: score distributions")
+    return _save(fig, Path(path))
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a score set's name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "set"
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def write_report(
+    sets: Sequence[ScoreSet],
+    out: str | Path,
+    *,
+    fprs: Sequence[float] = FPRS,
+    target_fpr: float = 0.01,
+    n_boot: int = 1000,
+    seed: int = 0,
+    plots: bool = True,
+    title: str = "Evaluation report",
+    extra: dict | None = None,
+) -> dict:
+    """Evaluate ``sets`` and write ``report.json``, ``summary.md`` and PNGs into ``out``.
+
+    Returns the report dict (``sets``: per-set numbers, ``plots``: file names,
+    ``settings``, and ``extra`` as given).
+    """
+    if not sets:
+        raise ValueError("no score sets to evaluate")
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"score set names must be unique, got {names}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = {s.name: evaluate_set(s, fprs=fprs, target_fpr=target_fpr, n_boot=n_boot, seed=seed)
+               for s in sets}
+    files: list[str] = []
+    if plots:
+        files.append(plot_roc_pooled(sets, out / "roc.png").name)
+        if any("efficiency" in r for r in reports.values()):
+            files.append(plot_efficiency(reports, out / "efficiency.png").name)
+        for s in sets:
+            files.append(plot_roc_per_snr(s, out / f"roc_snr_{slug(s.name)}.png").name)
+            files.append(plot_histograms(s, out / f"hist_{slug(s.name)}.png").name)
+    report = {
+        "sets": reports, "plots": files,
+        "settings": {"fprs": list(fprs), "target_fpr": target_fpr, "n_boot": n_boot,
+                     "seed": seed, "detection": "score > threshold"},
+        **({"extra": extra} if extra else {}),
+    }
+    with atomic_write(out / "report.json") as fh:
+        json.dump(_jsonable(report), fh, indent=2)
+        fh.write("\n")
+    md = summary_markdown(reports, title=title)
+    if files:
+        md += "\nPlots: " + ", ".join(f"[{f}]({f})" for f in files) + "\n"
+    with atomic_write(out / "summary.md") as fh:
+        fh.write(md)
+    return report
+
+
+def _jsonable(obj):
+    """NaN -> None, numpy scalars -> Python (strict JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -1,0 +1,246 @@
+"""gwkit.evaluation (metrics against scikit-learn, per-SNR logic, plots) and the evaluate CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
+
+from gwkit.evaluate import main
+from gwkit.evaluation import (
+    ScoreSet,
+    bootstrap_auc,
+    confusion,
+    efficiency,
+    evaluate_set,
+    threshold_at_fpr,
+    tpr_at_fpr,
+    weighted_auc,
+    write_report,
+)
+from gwkit.metrics import accuracy
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SNRS = (5.0, 10.0, 20.0)
+
+
+def _synthetic(n_per: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Noise rows spread over the SNR groups (as in the competition), signals louder with SNR."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for snr in SNRS:
+        for i in range(n_per):
+            target = i % 2
+            rows.append({"target": target, "snr": snr, "waveform_id": (i // 4 if target else -1),
+                         "logit": rng.normal(loc=0.15 * snr * target - 1.0)})
+    df = pd.DataFrame(rows)
+    df.insert(0, "id", np.arange(len(df)))
+    df["score"] = 1 / (1 + np.exp(-df["logit"]))
+    return df
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_weighted_auc_matches_sklearn_with_ties():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    score = np.round(y * 0.7 + rng.normal(size=300), 1)  # many ties
+    w = rng.integers(0, 4, 300)
+    assert weighted_auc(y, score, w) == pytest.approx(roc_auc_score(y, score, sample_weight=w))
+    assert weighted_auc(y, score, np.ones(300)) == pytest.approx(roc_auc_score(y, score))
+
+
+def test_bootstrap_ci_brackets_the_auc_and_is_seeded():
+    df = _synthetic()
+    auc = roc_auc_score(df["target"], df["score"])
+    lo, hi = bootstrap_auc(df["target"], df["score"], n_boot=400, seed=3)
+    assert lo < auc < hi and hi - lo < 0.3
+    assert (lo, hi) == bootstrap_auc(df["target"], df["score"], n_boot=400, seed=3)
+    assert all(math.isnan(v) for v in bootstrap_auc([1, 1, 1], [0.1, 0.2, 0.3]))
+
+
+def test_grouped_bootstrap_is_wider_when_signals_repeat():
+    """Signals repeated 10x (one waveform, ten copies): resampling copies together widens the CI."""
+    rng = np.random.default_rng(2)
+    sig = np.repeat(rng.normal(0.8, 1.0, 20), 10)
+    noise = rng.normal(0.0, 1.0, 200)
+    y = np.r_[np.ones(200), np.zeros(200)]
+    score = np.r_[sig, noise]
+    groups = np.r_[np.repeat(np.arange(20), 10), -np.ones(200)]
+    lo_r, hi_r = bootstrap_auc(y, score, n_boot=500, seed=0)
+    lo_g, hi_g = bootstrap_auc(y, score, n_boot=500, seed=0, groups=groups)
+    assert hi_g - lo_g > 1.5 * (hi_r - lo_r)
+
+
+def test_tpr_at_fpr_agrees_with_sklearn_roc_curve():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.ones(500), np.zeros(2000)].astype(int)
+    score = np.r_[rng.normal(1.5, 1, 500), rng.normal(0, 1, 2000)]
+    fpr, tpr, _ = roc_curve(y, score)
+    for target in (0.1, 0.01, 0.001):
+        got = tpr_at_fpr(y, score, target)
+        assert got["tpr"] == pytest.approx(tpr[fpr <= target].max())
+        assert got["fpr"] <= target and got["resolved"]
+        assert np.mean(score[y == 0] > threshold_at_fpr(y, score, target)) == got["fpr"]
+    few = tpr_at_fpr(y[:600], score[:600], 0.001)  # 100 noise rows cannot resolve 0.1%
+    assert not few["resolved"] and few["fpr"] == 0.0
+
+
+def test_confusion_matches_sklearn_and_metrics_accuracy():
+    df = _synthetic()
+    c = confusion(df["target"], df["score"], 0.5)
+    tn, fp, fn, tp = confusion_matrix(df["target"], df["score"] > 0.5).ravel()
+    assert (c["tn"], c["fp"], c["fn"], c["tp"]) == (tn, fp, fn, tp)
+    assert c["accuracy"] == pytest.approx(accuracy(df["target"], df["logit"]))
+
+
+def test_per_snr_auc_and_efficiency_use_all_noise_rows():
+    df = _synthetic()
+    s = ScoreSet("a", df["target"], df["score"], df["snr"], df["waveform_id"])
+    rep = evaluate_set(s, n_boot=50)
+    noise = df[df["target"] == 0]
+    for snr in SNRS:
+        sub = pd.concat([noise, df[(df["target"] == 1) & (df["snr"] == snr)]])
+        assert rep["per_snr_auc"][f"{snr:g}"] == pytest.approx(roc_auc_score(sub["target"], sub["score"]))
+    assert rep["auc"] == pytest.approx(roc_auc_score(df["target"], df["score"]))
+    t = threshold_at_fpr(df["target"], df["score"], 0.1)
+    eff = efficiency(df["target"], df["score"], df["snr"], t)
+    for snr in SNRS:
+        sig = df[(df["target"] == 1) & (df["snr"] == snr)]
+        assert eff[snr] == pytest.approx(np.mean(sig["score"] > t))
+    assert rep["efficiency"]["0.1"] == {f"{k:g}": v for k, v in eff.items()}
+    assert list(eff.values()) == sorted(eff.values())  # louder, more efficient (by construction)
+    assert rep["bootstrap"]["grouped"]
+
+
+def test_threshold_half_only_for_probabilities():
+    df = _synthetic()
+    rep = evaluate_set(ScoreSet("snr", df["target"], df["logit"] * 5, df["snr"]), n_boot=20)
+    assert rep["confusion"]["0.5"] is None and rep["confusion"]["fpr=0.01"]["fpr"] <= 0.01
+
+
+# --------------------------------------------------------------------------- report files
+
+
+def test_write_report_two_sets_side_by_side(tmp_path):
+    a, b = _synthetic(seed=0), _synthetic(seed=1)
+    sets = [ScoreSet("model A", a["target"], a["score"], a["snr"]),
+            ScoreSet("matched_filter", b["target"], b["logit"] * 3 + 5, b["snr"])]
+    report = write_report(sets, tmp_path / "r", n_boot=50)
+    files = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert files == sorted(["report.json", "summary.md", "roc.png", "efficiency.png",
+                            "roc_snr_model_A.png", "hist_model_A.png",
+                            "roc_snr_matched_filter.png", "hist_matched_filter.png"])
+    for png in (tmp_path / "r").glob("*.png"):
+        data = png.read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+    loaded = json.loads((tmp_path / "r" / "report.json").read_text())  # strict JSON (no NaN)
+    assert set(loaded["sets"]) == {"model A", "matched_filter"}
+    assert loaded["sets"]["model A"]["auc"] == pytest.approx(report["sets"]["model A"]["auc"])
+    md = (tmp_path / "r" / "summary.md").read_text()
+    assert "| metric | model A | matched_filter |" in md
+    assert "| AUC SNR 10 |" in md and "| TPR @ FPR 0.001 |" in md
+    with pytest.raises(ValueError, match="unique"):
+        write_report([sets[0], sets[0]], tmp_path / "x")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_on_scores_csvs(tmp_path, capsys):
+    a, b = _synthetic(seed=0), _synthetic(seed=1)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    run = tmp_path / "runs" / "myrun"
+    run.mkdir(parents=True)
+    b.to_csv(run / "oof.csv", index=False)
+    out = tmp_path / "rep"
+    assert main(["--scores", str(tmp_path / "a.csv"), str(run / "oof.csv"), "--out", str(out),
+                 "--bootstrap", "50"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert list(rep["sets"]) == ["a", "myrun"]
+    assert rep["sets"]["a"]["auc"] == pytest.approx(roc_auc_score(a["target"], a["score"]))
+    assert "| metric | a | myrun |" in capsys.readouterr().out
+
+
+def test_cli_joins_labels_from_csv_and_h5(tmp_path):
+    from gwkit.data import write_hdf5
+
+    df = _synthetic()
+    labels = df[["id", "target", "snr"]]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    write_hdf5(tmp_path / "set.h5", np.zeros((len(df), 2, 64)), y=df["target"], snr=df["snr"])
+    shuffled = df.sample(frac=1.0, random_state=0)
+    shuffled[["id", "score"]].to_csv(tmp_path / "scores.csv", index=False)
+    shuffled[["id", "score"]].rename(columns={"score": "target"}).to_csv(  # a submission file
+        tmp_path / "submission.csv", index=False)
+    expected = roc_auc_score(df["target"], df["score"])
+    for labels_file in ("labels.csv", "set.h5"):
+        out = tmp_path / f"rep_{labels_file}"
+        main(["--scores", str(tmp_path / "scores.csv"), str(tmp_path / "submission.csv"),
+              "--names", "s", "sub", "--labels", str(tmp_path / labels_file), "--out", str(out),
+              "--bootstrap", "20", "--no-plots"])
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["sets"]["s"]["auc"] == pytest.approx(expected)
+        assert rep["sets"]["sub"]["auc"] == pytest.approx(expected)
+        assert set(rep["sets"]["s"]["per_snr_auc"]) == {"5", "10", "20"}
+
+
+def test_cli_errors(tmp_path):
+    df = _synthetic()
+    df[["id", "score"]].to_csv(tmp_path / "nolabels.csv", index=False)
+    with pytest.raises(SystemExit, match="no target column"):
+        main(["--scores", str(tmp_path / "nolabels.csv"), "--out", str(tmp_path / "r")])
+    with pytest.raises(SystemExit, match="nothing to evaluate"):
+        main([])
+    with pytest.raises(SystemExit, match="need --data"):
+        main(["--matched-filter"])
+    with pytest.raises(SystemExit, match="names"):
+        main(["--scores", str(tmp_path / "nolabels.csv"), "--names", "a", "b"])
+    pd.DataFrame({"id": [0, 1], "score": [0.1, 0.9]}).to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"id": [0, 5], "target": [0, 1]}).to_csv(tmp_path / "l.csv", index=False)
+    with pytest.raises(SystemExit, match="no label"):
+        main(["--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "l.csv")])
+
+
+def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
+    """End to end: a fold checkpoint and the matched filter score the same 12-row HDF5 set."""
+    from gwkit.data import write_hdf5
+    from gwkit.models import create_model, save_checkpoint
+    from gwkit.sim.generator import Recipe, coloured_noise
+    from gwkit.sim.matched_filter import TemplateBank
+    from gwkit.sim.whiten import whiten
+
+    bank = TemplateBank.from_masses([30.0], [25.0])
+    bank_path = bank.save(tmp_path / "tb.h5")
+    rng = np.random.default_rng(0)
+    recipe = Recipe()
+    x = np.stack([whiten(coloured_noise(rng, recipe.psd, recipe.nsamples, recipe.sample_rate),
+                         recipe.psd) for _ in range(12)])
+    y = np.arange(12) % 2
+    x[y == 1, 0] += 12 * np.roll(bank.templates[0].astype(np.float64), 200)
+    params = pd.DataFrame({"waveform_id": np.where(y == 1, np.arange(12) // 2, -1)})
+    data = write_hdf5(tmp_path / "set.h5", x.astype(np.float32), y=y, snr=np.full(12, 12.0),
+                      params=params, attrs={"mode": "competition"})
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "runs" / "tiny" / "fold0" / "best.pt", create_model("gabbard2018"),
+                    config={"mode": "competition"})
+    out = tmp_path / "rep"
+    assert main(["--runs", str(tmp_path / "runs" / "tiny"), "--data", str(data), "--matched-filter",
+                 "--bank", str(bank_path), "--device", "cpu", "--batch-size", "4",
+                 "--bootstrap", "20", "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["sets"]) == {"tiny", "matched_filter"}
+    assert rep["sets"]["matched_filter"]["auc"] == 1.0
+    mf = pd.read_csv(out / "scores_matched_filter.csv")
+    assert list(mf.columns[:4]) == ["id", "target", "snr", "waveform_id"]
+    assert np.all(mf.loc[mf["target"] == 1, "score"] > 8)
+    np.testing.assert_allclose(mf.loc[mf["target"] == 1, "peak_index"], bank.ref_index + 200, atol=12)
+    tiny = pd.read_csv(out / "scores_tiny.csv")
+    assert tiny["score"].between(0, 1).all() and len(tiny) == 12
+    assert (out / "roc_snr_matched_filter.png").read_bytes().startswith(PNG)

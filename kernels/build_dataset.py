@@ -73,7 +73,6 @@ def build_wheel(out: Path, repo: Path = REPO, *, isolation: bool = False) -> Pat
                 shutil.copy2(path, src / name)
         if not (src / "gwkit").is_dir():
             raise SystemExit(f"build_dataset: no gwkit/ package in {repo}")
-        _add_missing_inits(src / "gwkit")
         cmd = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-w", str(out),
                "--disable-pip-version-check", "-q"]
         if not isolation:
@@ -83,17 +82,6 @@ def build_wheel(out: Path, repo: Path = REPO, *, isolation: bool = False) -> Pat
     if len(wheels) != 1:
         raise SystemExit(f"build_dataset: expected one gwkit wheel in {out}, found {wheels}")
     return wheels[0]
-
-
-def _add_missing_inits(package: Path) -> None:
-    """``__init__.py`` in every sub-folder holding modules: setup.cfg's ``packages = find:``
-    skips folders without one (implicit namespace packages), which would leave them out."""
-    for folder in sorted(p for p in package.rglob("*") if p.is_dir()):
-        if any(folder.glob("*.py")) and not (folder / "__init__.py").exists():
-            rel = folder.relative_to(package.parent)
-            print(f"note: {rel}/ has no __init__.py; added one to the wheel's build copy "
-                  "(add it to the repository too)")
-            (folder / "__init__.py").write_text("")
 
 
 def download_deps(out: Path, packages: Sequence[str], *, python_version: str | None = None,

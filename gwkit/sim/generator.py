@@ -455,6 +455,8 @@ def simulate_competition(
             raise ValueError(f"replace=False needs per_snr == block_rows, got {per_snr} and {block_rows}")
         x, table = render_rows(plan, rows, snr, workers=workers, progress=progress, dtype=dtype)
         table["snr_group"] = float(snr)
+        if not shared_seed:  # independent blocks hold different waveforms: keep ids unique
+            table.loc[table.waveform_id >= 0, "waveform_id"] += k * block_rows
         xs.append(x)
         tables.append(table)
     x = np.concatenate(xs)

@@ -131,6 +131,8 @@ def test_competition_draw_has_duplicate_noise_across_groups():
     indep, iparams = simulate_competition((5.0, 20.0), per_snr=30, block_rows=40, nnoise=4,
                                           seed=3, shared_seed=False)
     assert iparams.snr_group.value_counts().tolist() == [30, 30]
+    ids = iparams[iparams.target == 1].groupby("snr_group").waveform_id.apply(set)
+    assert not ids.iloc[0] & ids.iloc[1]  # independent blocks never share a waveform id
 
 
 def test_bad_arguments_are_clear():

@@ -28,6 +28,7 @@ cover the same OOF ids, for the ensemble.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.fileio import atomic_path
+from gwkit.metrics import roc_auc
 from gwkit.submission import SubmissionError, validate_submission, write_submission
 
 __all__ = [
@@ -226,12 +228,8 @@ def _read_oof(run_dir: Path) -> pd.DataFrame | None:
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    y = np.asarray(y)
-    if np.unique(y).size < 2:
-        return None
-    return float(roc_auc_score(y, score))
+    auc = roc_auc(y, score)
+    return None if math.isnan(auc) else auc
 
 
 def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:

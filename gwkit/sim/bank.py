@@ -33,8 +33,8 @@ import numpy as np
 
 from gwkit.fileio import atomic_path
 from gwkit.sim.waveforms import (
+    BinaryMasses,
     MassPrior,
-    chirp_mass,
     chirp_time_2pn,
     imrphenomd,
     symmetric_mass_ratio,
@@ -70,7 +70,7 @@ class BankConfig:
 
 
 @dataclass
-class WaveformBank:
+class WaveformBank(BinaryMasses):
     """A loaded bank: per-entry masses and the (n, 2, length) spline coefficients of (hp0, hc0)."""
 
     m1: np.ndarray
@@ -83,16 +83,6 @@ class WaveformBank:
     seed: int
     path: Path | None = None
 
-    def __len__(self) -> int:
-        return int(self.m1.size)
-
-    @property
-    def mchirp(self) -> np.ndarray:
-        return chirp_mass(self.m1, self.m2)
-
-    @property
-    def eta(self) -> np.ndarray:
-        return symmetric_mass_ratio(self.m1, self.m2)
 
     @property
     def chirp_time(self) -> np.ndarray:

@@ -67,6 +67,7 @@ import numpy as np
 from gwkit.fileio import atomic_path
 from gwkit.sim.generator import Recipe
 from gwkit.sim.waveforms import (
+    BinaryMasses,
     MassPrior,
     chirp_mass,
     frequency_before_merger_2pn,
@@ -198,7 +199,7 @@ def _window_index(lo: float, hi: float, stride: int, nout: int) -> tuple[np.ndar
 
 
 @dataclass
-class TemplateBank:
+class TemplateBank(BinaryMasses):
     """Whitened, unit-norm IMRPhenomD templates (K, nsamples), peak at ``ref_index``.
 
     ``m1``, ``m2`` in solar masses; ``recipe`` holds the sample rate, segment
@@ -224,16 +225,6 @@ class TemplateBank:
                 f"templates {self.templates.shape} (expected ({k}, {self.recipe.nsamples}))"
             )
 
-    def __len__(self) -> int:
-        return int(self.m1.size)
-
-    @property
-    def mchirp(self) -> np.ndarray:
-        return chirp_mass(self.m1, self.m2)
-
-    @property
-    def eta(self) -> np.ndarray:
-        return symmetric_mass_ratio(self.m1, self.m2)
 
     def subset(self, index) -> TemplateBank:
         """A bank of the templates at ``index`` (any numpy index)."""

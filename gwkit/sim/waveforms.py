@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "BinaryMasses",
     "MassPrior",
     "chirp_mass",
     "symmetric_mass_ratio",
@@ -48,6 +49,24 @@ class MassPrior:
             m1, m2 = np.exp(lo + rng.uniform(0.0, 1.0, 2) * (hi - lo))
             if m1 + m2 < self.m_total_max and m1 > self.m_min and m2 > self.m_min and m1 >= m2:
                 return float(m1), float(m2)
+
+
+class BinaryMasses:
+    """Mixin for collections of binaries with ``m1`` and ``m2`` arrays (solar masses)."""
+
+    m1: np.ndarray
+    m2: np.ndarray
+
+    def __len__(self) -> int:
+        return int(np.size(self.m1))
+
+    @property
+    def mchirp(self) -> np.ndarray:
+        return chirp_mass(self.m1, self.m2)
+
+    @property
+    def eta(self) -> np.ndarray:
+        return symmetric_mass_ratio(self.m1, self.m2)
 
 
 def chirp_mass(m1, m2):

@@ -23,7 +23,7 @@ from gwkit.data.competition import DataError, load_competition_file
 from gwkit.sim.generator import Recipe, coloured_noise
 from gwkit.sim.whiten import whiten
 
-__all__ = ["ChannelReport", "Report", "excess_power", "inspect_array", "main"]
+__all__ = ["ChannelReport", "Report", "duplicate_groups", "excess_power", "inspect_array", "main"]
 
 BAND = (20.0, 500.0)  # Hz: where the competition's BBH signals have their power
 SEARCH = (8192, 12288)  # samples: covers every possible merger time (10240-11878) +- delays
@@ -110,6 +110,12 @@ def _digest(a: np.ndarray) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
 
 
+def duplicate_groups(x: np.ndarray) -> tuple[list[list[int]], list[list[int]]]:
+    """Row groups of (N, 2, L) ``x``: exact duplicates, and rows sharing identical channel 1."""
+    n = x.shape[0]
+    return _groups([_digest(x[i]) for i in range(n)]), _groups([_digest(x[i, 1]) for i in range(n)])
+
+
 def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300, seed: int = 0,
                   recipe: Recipe = Recipe()) -> Report:
     """Build a :class:`Report` for whitened strain ``x`` (N, 2, L)."""
@@ -130,8 +136,7 @@ def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300
             noise_excess_median=float(np.median(ref[:, c])), fraction_above_noise_p99=frac,
             carries_signal=bool(frac > threshold),
         ))
-    exact = _groups([_digest(x[i]) for i in range(n)])
-    shared = _groups([_digest(x[i, 1]) for i in range(n)])
+    exact, shared = duplicate_groups(x)
     carriers = [c.carries_signal for c in channels]
     if carriers == [True, False]:
         mode = "competition (signal only in channel 0, as the course generator's quirk)"

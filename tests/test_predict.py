@@ -211,3 +211,20 @@ def test_write_submission_refuses_bad_targets(tmp_path):
     with pytest.raises(SubmissionError):
         write_submission(out, np.array([0.1, 0.2, 0.3]), n_expected=2)
     assert out.read_bytes() == good
+
+
+def test_resolve_duplicates_uses_the_shared_seed():
+    from gwkit.predict import resolve_duplicates
+    from gwkit.sim.generator import simulate_competition
+
+    x, params = simulate_competition((4.0, 20.0), per_snr=12, block_rows=10, nnoise=2, seed=2)
+    scores = np.full(len(params), 0.5)
+    new, n0, n1 = resolve_duplicates(x, scores)
+    changed = new != 0.5
+    assert n0 + n1 == changed.sum() > 0 and n1 > 0
+    y = params.target.to_numpy()
+    # a channel 0 that differs under shared channel-1 noise is certainly a signal
+    assert np.all(y[new == 1.0] == 1)
+    # identical rows are noise, unless one signal row was drawn twice within one SNR group
+    twice = params.duplicated(["snr_group", "block_row"], keep=False).to_numpy()
+    assert np.all(y[(new == 0.0) & ~twice] == 0)

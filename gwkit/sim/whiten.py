@@ -116,7 +116,7 @@ def whiten_torch(x, psd, sample_rate: float = 8192.0):
     psd_np = psd.detach().cpu().numpy() if isinstance(psd, torch.Tensor) else np.asarray(psd)
     _check_psd(nsamples, psd_np)
     work = torch.promote_types(x.dtype, torch.float32)
-    window = torch.as_tensor(tukey(nsamples), dtype=work, device=x.device)
+    window = torch.tensor(tukey(nsamples), dtype=work, device=x.device)  # copy: cached array is read-only
     filt = torch.as_tensor(whitening_filter(psd_np, sample_rate), dtype=work, device=x.device)
     xf = torch.fft.rfft(x.to(work) * window, dim=-1) * filt
     return torch.fft.irfft(xf, n=nsamples, dim=-1).to(x.dtype)

@@ -36,7 +36,7 @@ from gwkit.engine.snr import SNRDistribution, parse_snr
 from gwkit.sim import detectors as det
 from gwkit.sim.bank import WaveformBank
 from gwkit.sim.generator import Recipe
-from gwkit.sim.waveforms import MSUN_SECONDS, polarisations
+from gwkit.sim.waveforms import chirp_time_2pn, polarisations
 from gwkit.sim.whiten import central_window, tukey, whitening_filter
 
 __all__ = ["Extrinsics", "SignalBatch", "Batch", "Sampler", "fmin_2pn_torch"]
@@ -106,21 +106,13 @@ class Batch:
 def fmin_2pn_torch(total_mass: torch.Tensor, eta: torch.Tensor, time_to_merger: torch.Tensor,
                    iterations: int = 64) -> torch.Tensor:
     """Batched inverse of the 2PN chirp time (Hz), by bisection on [1, 2000] Hz (float64)."""
-    m_sec = total_mass.double() * MSUN_SECONDS
-    eta = eta.double()
+    total_mass, eta = total_mass.double(), eta.double()
     target = time_to_merger.double()
-
-    def chirp_time(f):
-        v = (math.pi * m_sec * f) ** (1.0 / 3.0)
-        series = (v**-8 + (743.0 / 252.0 + 11.0 * eta / 3.0) * v**-6 - (32.0 * math.pi / 5.0) * v**-5
-                  + (3058673.0 / 508032.0 + 5429.0 * eta / 504.0 + 617.0 / 72.0 * eta**2) * v**-4)
-        return 5.0 / (256.0 * eta) * m_sec * series
-
     lo = torch.ones_like(target)
     hi = torch.full_like(target, 2000.0)
     for _ in range(iterations):  # chirp time falls with frequency
         mid = 0.5 * (lo + hi)
-        later = chirp_time(mid) > target
+        later = chirp_time_2pn(mid, total_mass, eta) > target
         lo = torch.where(later, mid, lo)
         hi = torch.where(later, hi, mid)
     return 0.5 * (lo + hi)

@@ -146,8 +146,11 @@ def _namespace(x):
     return np
 
 
-def chirp_time_2pn(frequency: float, total_mass: float, eta: float) -> float:
-    """Time in seconds from gravitational-wave ``frequency`` (Hz) to merger, to 2PN order."""
+def chirp_time_2pn(frequency, total_mass, eta):
+    """Time in seconds from gravitational-wave ``frequency`` (Hz) to merger, to 2PN order.
+
+    Plain arithmetic: floats, numpy arrays and torch tensors all work.
+    """
     m_sec = total_mass * MSUN_SECONDS
     v = (math.pi * m_sec * frequency) ** (1.0 / 3.0)
     series = (

@@ -183,9 +183,10 @@ def _set_from_labels(name: str, labels: pd.DataFrame, score: np.ndarray, source:
 def score_runs(runs: Sequence[str], x, *, data_mode: str | None, ensemble: str = "mean",
                batch_size: int = 64, device: str = "auto", tta: str = "none") -> dict[str, np.ndarray]:
     """``{run name: ensembled score}`` of every run's fold checkpoints on ``x`` (N, 2, L)."""
+    from gwkit.devices import pick_device
     from gwkit.models import load_checkpoint
     from gwkit.predict import ensemble as combine
-    from gwkit.predict import find_checkpoints, pick_device, predict_checkpoint, tta_views
+    from gwkit.predict import find_checkpoints, predict_checkpoint, tta_views
 
     dev = pick_device(device)
     logits: dict[str, list[np.ndarray]] = {}
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                          f"{run}: folds on {args.data} ({args.ensemble})"))
     if args.matched_filter:
         mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
-        from gwkit.predict import pick_device
+        from gwkit.devices import pick_device
 
         device = str(pick_device(args.device))
         result, bank_path = score_matched_filter(

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.devices import DeviceError, pick_device
 from gwkit.fileio import atomic_path
 from gwkit.metrics import roc_auc
 from gwkit.submission import SubmissionError, validate_submission, write_submission
@@ -47,7 +48,6 @@ __all__ = [
     "ensemble",
     "find_checkpoints",
     "main",
-    "pick_device",
     "predict_checkpoint",
 ]
 
@@ -120,20 +120,6 @@ def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
 
 
 # --------------------------------------------------------------------------- prediction
-
-
-def pick_device(name: str = "auto"):
-    """``auto``: cuda > mps > cpu; otherwise the named torch device."""
-    import torch
-
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def tta_views(tta: str, mode: str) -> list[tuple[float, bool]]:
@@ -322,7 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from gwkit.models import load_checkpoint
 
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except DeviceError as exc:
+        raise SystemExit(f"gwkit.predict: {exc}") from None
     print(f"test data: {data_path} ({n} samples); device: {device}; "
           f"{len(checkpoints)} checkpoint(s); tta={args.tta}; ensemble={args.ensemble}")
     logits: dict[str, list[np.ndarray]] = {}

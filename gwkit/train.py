@@ -56,6 +56,7 @@ from gwkit.config import (
 )
 from gwkit.data.competition import DataError
 from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
+from gwkit.devices import DeviceError, pick_device
 from gwkit.engine import Augment, AugmentConfig, FixedSet, Sampler, make_fixed_set
 from gwkit.fileio import atomic_path, atomic_write
 from gwkit.metrics import accuracy, per_snr_auc, roc_auc, snr_key
@@ -105,26 +106,6 @@ def derive_seed(seed: int, stream: int, fold: int, rank: int = 0) -> int:
 def fold_dir(cfg: TrainConfig, fold: int) -> Path:
     """``<out_dir>/<name>/fold<k>``."""
     return Path(cfg.out_dir) / cfg.name / f"fold{fold}"
-
-
-def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto``: cuda > mps > cpu; under DDP each process takes GPU ``local_rank``."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            name = "cuda"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            name = "mps"
-        else:
-            name = "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RunError(f"device={name}: CUDA is not available here (try --device cpu)")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise RunError(f"device={name}: MPS is not available here (try --device cpu)")
-    return device
 
 
 @dataclass(frozen=True)
@@ -628,7 +609,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         _check_run_config(cfg)
         build_model(cfg)  # fails here, before any write, on bad model_kwargs
         device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    except (ConfigError, RunError) as exc:
+    except (ConfigError, RunError, DeviceError) as exc:
         raise SystemExit(f"error: {exc}") from None
 
     d = setup_distributed(device)

@@ -17,6 +17,10 @@ shared)::
     python benchmarks/sensitivity.py                           # matched filter only
     python benchmarks/sensitivity.py --runs runs/resnet_a      # a run against the matched filter
     python benchmarks/sensitivity.py --per-snr 2000 --nnoise 25 --min-match 0.97   # bigger
+    # the README's table: labelled columns, single folds, a fold ensemble, runs combined
+    python benchmarks/sensitivity.py --runs course=weights/course_cnn \
+        cnn=weights/gwkit_cnn resnet_f0=weights/gwkit_resnet/fold0.pt \
+        resnet=weights/gwkit_resnet all=weights/gwkit_cnn+weights/gwkit_resnet
 
 ``--nnoise`` is how many noise realisations share one waveform (the course
 used 25; the default 1 gives the most independent waveforms per SNR).
@@ -70,6 +74,17 @@ def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, wor
     return path, time.perf_counter() - t0
 
 
+def parse_run_spec(spec: str) -> tuple[str, list[str]]:
+    """``[LABEL=]RUN[+RUN...]`` -> (label, run paths); the label defaults to the spec."""
+    label, sep, runs = spec.partition("=")
+    if not sep:
+        label, runs = "", spec
+    paths = [r for r in runs.split("+") if r]
+    if not paths:
+        raise SystemExit(f"sensitivity: --runs {spec!r} names no run")
+    return label or runs.rstrip("/"), paths
+
+
 def table(reports: dict[str, dict]) -> str:
     names = list(reports)
     width = max(14, *(len(n) + 2 for n in names))
@@ -87,7 +102,12 @@ def table(reports: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", nargs="*", default=[], help="run folders to score (fold*/best.pt)")
+    p.add_argument("--runs", nargs="*", default=[], metavar="[LABEL=]RUN[+RUN...]",
+                   help="runs to score: a run folder (fold*/best.pt or *.pt) or one .pt file, "
+                        "optionally labelled; RUN+RUN scores the mean of several runs' "
+                        "ensembles as one column (e.g. ens=weights/a+weights/b)")
+    p.add_argument("--tta", choices=("none", "flip", "all"), default="none",
+                   help="test-time augmentation of the runs (as in gwkit.predict)")
     p.add_argument("--per-snr", type=int, default=400, help="rows per SNR (default 400: 4800 rows)")
     p.add_argument("--nnoise", type=int, default=1, help="noise realisations per waveform (default 1)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
@@ -123,13 +143,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.runs:
         t0 = time.perf_counter()
-        for run, score in score_runs(args.runs, x, data_mode=args.mode, batch_size=args.batch_size,
-                                     device=args.device).items():
-            add(run, score, f"{run}: mean of fold probabilities")
+        cache: dict[str, np.ndarray] = {}  # a run scored once even if named in several columns
+        for spec in args.runs:
+            label, paths = parse_run_spec(spec)
+            for path in paths:
+                if path not in cache:
+                    (cache[path],) = score_runs([path], x, data_mode=args.mode, tta=args.tta,
+                                                batch_size=args.batch_size,
+                                                device=args.device).values()
+            score = np.mean([cache[path] for path in paths], axis=0)
+            what = " + ".join(paths)
+            add(label, score, f"{what}: mean of fold probabilities"
+                + (" and of the runs" if len(paths) > 1 else "") + f", TTA {args.tta}")
         seconds["runs"] = time.perf_counter() - t0
     bank_info = None
     if not args.no_mf:
-        from gwkit.predict import pick_device
+        from gwkit.devices import pick_device
 
         t0 = time.perf_counter()
         bank_path = args.bank

@@ -541,7 +541,7 @@ def combine_oof(cfg: TrainConfig) -> pd.DataFrame | None:
     per = per_snr_auc(oof["target"], oof["logit"], oof["snr"])
     metrics = {"val_auc": auc, **{snr_key(s): a for s, a in per.items()}}
     note = f" (folds {missing} not run yet)" if missing else ""
-    print(f"CV over {len(parts)} folds{note}: {format_auc(metrics)}", flush=True)
+    print(f"CV over {len(parts)} fold{'s' if len(parts) > 1 else ''}{note}: {format_auc(metrics)}", flush=True)
     return oof
 
 
@@ -636,7 +636,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                 continue
             results[k] = train_fold(cfg, k, bank, folds, resume=plan[k] == "resume", d=d,
                                     device=device)
-        if d.is_main and len(folds_to_run) > 1:
+        if d.is_main:  # the run's oof.csv always covers every finished fold
             combine_oof(cfg)
     except (RunError, DataError) as exc:
         raise SystemExit(f"error: {exc}") from None

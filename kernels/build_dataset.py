@@ -6,7 +6,7 @@ Usage (from the repository root)::
     python kernels/build_dataset.py --out build/kaggle-dataset --username YOU \\
         --with-deps lalsuite --python-version 3.11 --platform manylinux2014_x86_64
     python kernels/build_dataset.py --out build/gwkit-weights --username YOU \\
-        --slug gwkit-weights --no-wheel --weights runs/resnet1d runs/baseline
+        --slug gwkit-weights --no-wheel --weights weights/gwkit_resnet runs/baseline
 
 then ``kaggle datasets create -p build/kaggle-dataset --dir-mode zip`` (first time) or
 ``kaggle datasets version -p build/kaggle-dataset --dir-mode zip -m "..."``. The kaggle

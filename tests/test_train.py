@@ -220,6 +220,9 @@ def test_fold_all_skip_existing_and_combined_oof(tmp_path, bank_path, capsys):
     preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, n_folds=2,
                          val_per_snr=2)
     run(preset, "--fold", "0")
+    oof = pd.read_csv(tmp_path / "runs" / "tiny" / "oof.csv")  # one fold so far
+    assert oof["fold"].unique().tolist() == [0] and len(oof) == 24
+    assert "CV over 1 fold (folds [1] not run yet)" in capsys.readouterr().out
     before = snapshot(tmp_path / "runs" / "tiny" / "fold0")
     result = run(preset, "--fold", "all", "--skip-existing")
     assert list(result) == [1]  # fold 0 skipped, untouched

@@ -145,16 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         cache: dict[str, np.ndarray] = {}  # a run scored once even if named in several columns
         for spec in args.runs:
-            label, paths = parse_run_spec(spec)
-            for path in paths:
-                if path not in cache:
-                    (cache[path],) = score_runs([path], x, data_mode=args.mode, tta=args.tta,
-                                                batch_size=args.batch_size,
-                                                device=args.device).values()
-            score = np.mean([cache[path] for path in paths], axis=0)
-            what = " + ".join(paths)
-            add(label, score, f"{what}: mean of fold probabilities"
-                + (" and of the runs" if len(paths) > 1 else "") + f", TTA {args.tta}")
+            label, runs = parse_run_spec(spec)
+            for run in runs:
+                if run not in cache:
+                    (cache[run],) = score_runs([run], x, data_mode=args.mode, tta=args.tta,
+                                               batch_size=args.batch_size,
+                                               device=args.device).values()
+            score = np.mean([cache[run] for run in runs], axis=0)
+            add(label, score, f"{' + '.join(runs)}: mean of fold probabilities"
+                + (" and of the runs" if len(runs) > 1 else "") + f", TTA {args.tta}")
         seconds["runs"] = time.perf_counter() - t0
     bank_info = None
     if not args.no_mf:

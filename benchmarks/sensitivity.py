@@ -18,9 +18,9 @@ shared)::
     python benchmarks/sensitivity.py --runs runs/resnet_a      # a run against the matched filter
     python benchmarks/sensitivity.py --per-snr 2000 --nnoise 25 --min-match 0.97   # bigger
     # the README's table: labelled columns, single folds, a fold ensemble, runs combined
-    python benchmarks/sensitivity.py --runs course=weights/course_cnn \
-        cnn=weights/gwkit_cnn resnet_f0=weights/gwkit_resnet/fold0.pt \
-        resnet=weights/gwkit_resnet all=weights/gwkit_cnn+weights/gwkit_resnet
+    python benchmarks/sensitivity.py --runs course_cnn=weights/course_cnn gwkit_cnn=weights/gwkit_cnn \
+        resnet_f0=weights/gwkit_resnet/fold0.pt resnet_f1=weights/gwkit_resnet/fold1.pt \
+        resnet_2f=weights/gwkit_resnet cnn+resnet=weights/gwkit_cnn+weights/gwkit_resnet
 
 ``--nnoise`` is how many noise realisations share one waveform (the course
 used 25; the default 1 gives the most independent waveforms per SNR).
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                     (cache[run],) = score_runs([run], x, data_mode=args.mode, tta=args.tta,
                                                batch_size=args.batch_size,
                                                device=args.device).values()
-            score = np.mean([cache[run] for run in runs], axis=0)
+            score = np.mean([cache[run] for run in runs], axis=0)  # runs weigh equally, as in gwkit.predict
             add(label, score, f"{' + '.join(runs)}: mean of fold probabilities"
                 + (" and of the runs" if len(runs) > 1 else "") + f", TTA {args.tta}")
         seconds["runs"] = time.perf_counter() - t0

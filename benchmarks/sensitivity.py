@@ -143,15 +143,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.runs:
         t0 = time.perf_counter()
-        cache: dict[str, np.ndarray] = {}  # a run scored once even if named in several columns
+        scored: dict[str, np.ndarray] = {}  # a run scored once even if named in several columns
         for spec in args.runs:
             label, runs = parse_run_spec(spec)
             for run in runs:
-                if run not in cache:
-                    (cache[run],) = score_runs([run], x, data_mode=args.mode, tta=args.tta,
+                if run not in scored:
+                    (scored[run],) = score_runs([run], x, data_mode=args.mode, tta=args.tta,
                                                batch_size=args.batch_size,
                                                device=args.device).values()
-            score = np.mean([cache[run] for run in runs], axis=0)  # runs weigh equally, as in gwkit.predict
+            score = np.mean([scored[run] for run in runs], axis=0)  # runs weigh equally, as in gwkit.predict
             add(label, score, f"{' + '.join(runs)}: mean of fold probabilities"
                 + (" and of the runs" if len(runs) > 1 else "") + f", TTA {args.tta}")
         seconds["runs"] = time.perf_counter() - t0

@@ -41,12 +41,15 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gwkit.fileio import atomic_write
+
 REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDER_USER = "YOUR_KAGGLE_USERNAME"
 #: What a wheel build needs from the checkout (copied to a clean folder first).
 SOURCES = ("gwkit", "setup.cfg", "pyproject.toml", "README.md", "setup.py", "LICENSE")
 
-__all__ = ["build_wheel", "copy_weights", "download_deps", "main", "write_metadata"]
+__all__ = ["build_wheel", "check_sources", "copy_weights", "download_deps", "main",
+           "write_metadata"]
 
 
 def _run(cmd: list[str]) -> None:
@@ -96,33 +99,85 @@ def download_deps(out: Path, packages: Sequence[str], *, python_version: str | N
     _run(cmd)
 
 
-def copy_weights(out: Path, runs: Sequence[str | os.PathLike]) -> list[Path]:
-    """``weights/<run>/<fold>.pt`` (+ config.yaml, oof.csv) for each run; the copied .pt files."""
-    copied: list[Path] = []
-    names: set[str] = set()
-    for given in runs:
-        run = Path(given)
+def _overlap(a: Path, b: Path) -> bool:
+    """True when folders ``a`` and ``b`` are the same or one holds the other."""
+    a, b = a.resolve(), b.resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def _fold_files(run: Path) -> list[tuple[Path, str]]:
+    """(checkpoint, fold name) pairs of a run folder: ``fold*/best.pt``, else ``*.pt``."""
+    pairs = [(p, p.parent.name) for p in sorted(run.glob("fold*/best.pt"))]
+    if not pairs:
+        pairs = [(p, p.stem) for p in sorted(run.glob("*.pt")) if not p.name.startswith(".")]
+    return pairs
+
+
+def check_sources(out: Path, runs: Sequence[str | os.PathLike]) -> None:
+    """SystemExit (one line) for a ``--weights`` folder that cannot be copied safely.
+
+    Each must exist, hold checkpoints and have its own name. ``--out`` must not be
+    or lie inside a run folder, and no ``<out>/weights/<run>`` (which the builder
+    replaces) may be, hold or lie inside any run folder.
+    """
+    sources = [Path(r) for r in runs]
+    for run in sources:
         if not run.is_dir():
             raise SystemExit(f"build_dataset: --weights {run}: no such folder")
-        pairs = [(p, p.parent.name) for p in sorted(run.glob("fold*/best.pt"))]
-        if not pairs:
-            pairs = [(p, p.stem) for p in sorted(run.glob("*.pt"))]
-        if not pairs:
+        if not _fold_files(run):
             raise SystemExit(f"build_dataset: --weights {run}: no fold*/best.pt or *.pt inside")
-        name = run.resolve().name
-        if name in names:
-            raise SystemExit(f"build_dataset: two runs named {name!r}; rename one folder")
-        names.add(name)
-        dest = out / "weights" / name
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        for src, fold in pairs:
-            shutil.copy2(src, dest / f"{fold}.pt")
-            copied.append(dest / f"{fold}.pt")
-        for extra in ("config.yaml", "oof.csv"):
-            if (run / extra).is_file():
-                shutil.copy2(run / extra, dest / extra)
+    names = [r.resolve().name for r in sources]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise SystemExit(f"build_dataset: two runs named {twice!r}; rename one folder")
+    dests = [out / "weights" / name for name in names]
+    for run in sources:
+        clash = next((d for d in dests if _overlap(d, run)), None)
+        if clash is None and run.resolve() in (out.resolve(), *out.resolve().parents):
+            clash = out
+        if clash is not None:
+            raise SystemExit(
+                f"build_dataset: --weights {run} overlaps the output {clash} (--out {out}); "
+                "the source would be overwritten: choose an --out outside the weights folders"
+            )
+
+
+def _swap_in(new: Path, dest: Path) -> None:
+    """Replace folder ``dest`` by folder ``new`` (both on one file system)."""
+    if not dest.exists():
+        os.replace(new, dest)
+        return
+    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+    os.replace(dest, old)
+    os.replace(new, dest)
+    shutil.rmtree(old)
+
+
+def copy_weights(out: Path, runs: Sequence[str | os.PathLike]) -> list[Path]:
+    """``weights/<run>/<fold>.pt`` (+ config.yaml, oof.csv) for each run; the copied .pt files.
+
+    Each run's folder is assembled beside its destination, then swapped in, so a
+    failed copy leaves the previous one; a source folder is never written to.
+    """
+    check_sources(out, runs)
+    copied: list[Path] = []
+    for given in runs:
+        run = Path(given)
+        pairs = _fold_files(run)
+        dest = out / "weights" / run.resolve().name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+        try:
+            for src, fold in pairs:
+                shutil.copy2(src, staging / f"{fold}.pt")
+            for extra in ("config.yaml", "oof.csv"):
+                if (run / extra).is_file():
+                    shutil.copy2(run / extra, staging / extra)
+            _swap_in(staging, dest)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging)
+        copied.extend(dest / f"{fold}.pt" for _, fold in pairs)
         print(f"weights: {run} -> {dest} ({len(pairs)} checkpoint(s))")
     return copied
 
@@ -137,7 +192,8 @@ def write_metadata(out: Path, username: str, slug: str, title: str) -> Path:
         raise SystemExit(f"build_dataset: --username {username!r}: not a Kaggle user name")
     meta = {"title": title, "id": f"{username}/{slug}", "licenses": [{"name": "CC0-1.0"}]}
     path = out / "dataset-metadata.json"
-    path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    with atomic_write(path, encoding="utf-8") as fh:
+        fh.write(json.dumps(meta, indent=2) + "\n")
     return path
 
 
@@ -168,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
+    check_sources(out, args.weights)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     title = args.title or args.slug.replace("-", " ")
     meta = write_metadata(out, args.username, args.slug, title)

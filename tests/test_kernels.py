@@ -178,6 +178,35 @@ def test_build_dataset_wheel_weights_metadata(tmp_path):
         build_dataset.main(["--out", str(out), "--no-wheel", "--slug", "gw"])
 
 
+@pytest.mark.parametrize("out", [".", "weights/gwkit_resnet", "weights/gwkit_resnet/ds"])
+def test_build_dataset_refuses_to_overwrite_its_source(tmp_path, monkeypatch, out):
+    """Issue 14 item 1: --out . --weights weights/X used to delete weights/X."""
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "weights" / "gwkit_resnet"
+    src.mkdir(parents=True)
+    (src / "fold0.pt").write_bytes(b"shipped weights")
+    (src / "oof.csv").write_text("id,target\n")
+    before = {p: p.read_bytes() for p in src.iterdir()}
+    with pytest.raises(SystemExit, match="overlaps the output") as err:
+        build_dataset.main(["--out", out, "--no-wheel", "--username", "alice",
+                            "--weights", "weights/gwkit_resnet"])
+    assert "\n" not in str(err.value)
+    assert {p: p.read_bytes() for p in src.iterdir()} == before
+    assert not (tmp_path / out / "dataset-metadata.json").exists()  # refused before any write
+
+
+def test_build_dataset_replaces_an_earlier_copy(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "fold0.pt").write_bytes(b"new")
+    old = tmp_path / "ds" / "weights" / "run"
+    old.mkdir(parents=True)
+    (old / "fold9.pt").write_bytes(b"stale")
+    build_dataset.main(["--out", str(tmp_path / "ds"), "--no-wheel", "--weights", str(run)])
+    assert sorted(p.name for p in old.iterdir()) == ["fold0.pt"]
+    assert not [p for p in old.parent.iterdir() if p.name.startswith(".")]
+
+
 # --------------------------------------------------------------------------- notebooks, end to end
 
 

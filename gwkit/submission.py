@@ -1,30 +1,68 @@
-"""Submission CSVs: validate before writing or uploading, write atomically.
+"""Submission CSVs: validate before writing or uploading, write atomically, record provenance.
 
 A valid submission has the header exactly ``id,target``, one row per test
-sample, ids ``0..N-1`` in file order and finite targets in ``[0, 1]``.
+sample with exactly those two fields, integer ids ``0..N-1`` in file order
+(written as integers: ``0``, not ``0.0``) and finite targets in ``[0, 1]``.
+
+Provenance. :func:`write_submission` can record where a submission came from
+(input file path, size and sha256, runs, folds, TTA, ensemble, ...) in a JSON
+sidecar beside the CSV, ``<stem>.provenance.json`` (``submission.csv`` ->
+``submission.provenance.json``), written atomically with the CSV and holding
+the CSV's own sha256, so a sidecar left by an earlier CSV is recognised as
+stale. :func:`read_provenance` reads it back; :func:`input_problem` tells
+whether the recorded input cannot be the competition's ``test.npy``.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
+import json
 import os
+import re
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gwkit.fileio import atomic_path
+from gwkit.fileio import atomic_path, atomic_write
 
-__all__ = ["COLUMNS", "SubmissionError", "validate_submission", "write_submission"]
+__all__ = [
+    "COLUMNS",
+    "PROVENANCE_FORMAT",
+    "ProvenanceError",
+    "SubmissionError",
+    "file_sha256",
+    "input_problem",
+    "input_record",
+    "provenance_path",
+    "read_provenance",
+    "validate_submission",
+    "write_submission",
+]
 
 COLUMNS = ("id", "target")
+PROVENANCE_FORMAT = "gwkit.submission-provenance"
+PROVENANCE_VERSION = 1
+_RESERVED = frozenset({"format", "version", "csv", "created"})
+_INTEGER = re.compile(r"[0-9]+")
+#: Files a simulated set has beside its test.npy (what ``python -m gwkit.simulate`` writes).
+SIMULATION_MARKERS = ("labels.csv", "params.csv")
 
 
 class SubmissionError(ValueError):
     """A submission CSV (or DataFrame) that Kaggle would reject or mis-score."""
 
 
+class ProvenanceError(ValueError):
+    """A provenance sidecar that cannot be read or describes another CSV."""
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    """The CSV's rows as strings; SubmissionError unless every row has exactly id,target."""
     if not path.is_file():
         raise SubmissionError(f"{path}: no such submission file")
     try:
@@ -33,13 +71,47 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise SubmissionError(f"{path}: cannot read as a text CSV ({exc})") from exc
     if not text.strip():
         raise SubmissionError(f"{path}: file is empty (expected header 'id,target')")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise SubmissionError(f"{path}: cannot parse as CSV ({exc})") from exc
     header = text.splitlines()[0].strip()
     if header != ",".join(COLUMNS):
         raise SubmissionError(f"{path}: header must be exactly 'id,target', found {header!r}")
-    try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise SubmissionError(f"{path}: cannot parse as CSV ({exc})") from exc
+    while rows and not rows[-1]:  # blank lines at the end
+        rows.pop()
+    body = rows[1:]
+    for i, row in enumerate(body):
+        if len(row) != len(COLUMNS):
+            raise SubmissionError(
+                f"{path}: row {i} (line {i + 2}) has {len(row)} field(s), expected 2 (id,target): "
+                f"{','.join(row)[:60]!r}"
+            )
+    return pd.DataFrame(body, columns=list(COLUMNS), dtype=str)
+
+
+def _check_ids(name: str, ids: pd.Series) -> None:
+    """SubmissionError unless ``ids`` (strings or integers) are the integers 0..n-1 in order."""
+    text = ids.astype(str)
+    for i, value in enumerate(text):
+        if _INTEGER.fullmatch(value):
+            continue
+        try:
+            float(value)
+        except ValueError:
+            raise SubmissionError(f"{name}: non-numeric id in row {i} ({ids.iloc[i]!r})") from None
+        raise SubmissionError(
+            f"{name}: ids must be integers written as integers ('0', not '0.0'); "
+            f"row {i} has {ids.iloc[i]!r}"
+        )
+    values = text.astype(np.int64).to_numpy()
+    wrong = np.flatnonzero(values != np.arange(len(values)))
+    if wrong.size:
+        i = wrong[0]
+        raise SubmissionError(
+            f"{name}: ids must be 0..{len(values) - 1} in file order; row {i} has id "
+            f"{ids.iloc[i]!r}"
+        )
 
 
 def validate_submission(
@@ -66,18 +138,7 @@ def validate_submission(
     if n_expected is not None and n != n_expected:
         raise SubmissionError(f"{name}: {n} rows, expected {n_expected} (one per test sample)")
 
-    ids = pd.to_numeric(raw["id"], errors="coerce")
-    bad = np.flatnonzero(ids.isna().to_numpy())
-    if bad.size:
-        raise SubmissionError(f"{name}: non-numeric id in row {bad[0]} ({raw['id'].iloc[bad[0]]!r})")
-    ids_f = ids.to_numpy(dtype=np.float64)
-    expected = np.arange(n, dtype=np.float64)
-    wrong = np.flatnonzero(ids_f != expected)
-    if wrong.size:
-        i = wrong[0]
-        raise SubmissionError(
-            f"{name}: ids must be 0..{n - 1} in file order; row {i} has id {raw['id'].iloc[i]!r}"
-        )
+    _check_ids(name, raw["id"])
 
     target = pd.to_numeric(raw["target"], errors="coerce").to_numpy(dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(target))
@@ -96,12 +157,19 @@ def validate_submission(
 
 
 def write_submission(
-    path: str | os.PathLike, target: np.ndarray, n_expected: int | None = None
+    path: str | os.PathLike,
+    target: np.ndarray,
+    n_expected: int | None = None,
+    *,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Validate ``target`` (one per test sample) and write ``id,target`` atomically.
 
     Nothing is written when validation fails, so a good file already at
-    ``path`` is never replaced by a bad one.
+    ``path`` is never replaced by a bad one. With ``provenance`` (a JSON-able
+    dict, e.g. ``{"input": input_record(test_npy), "runs": [...], "tta": "none"}``)
+    the sidecar :func:`provenance_path` is written first, holding it plus the
+    CSV's sha256 and row count; then the CSV replaces ``path``.
     """
     target = np.asarray(target, dtype=np.float64).reshape(-1)
     df = validate_submission(
@@ -109,7 +177,110 @@ def write_submission(
         n_expected=n_expected,
     )
     path = Path(path)
+    record = None if provenance is None else _provenance_json(provenance)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, float_format="%.8g")
         validate_submission(tmp, n_expected=n_expected)  # the bytes on disk read back valid
+        if record is not None:
+            record["csv"] = {"name": path.name, "sha256": file_sha256(tmp), "rows": len(df)}
+            with atomic_write(provenance_path(path), encoding="utf-8") as fh:
+                fh.write(json.dumps(record, indent=2, sort_keys=False) + "\n")
     return path
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def provenance_path(csv_path: str | os.PathLike) -> Path:
+    """The provenance sidecar of a submission CSV: ``<stem>.provenance.json`` beside it."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(f"{csv_path.stem}.provenance.json")
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 2**22) -> str:
+    """Hex sha256 of a file's bytes (read in chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_record(path: str | os.PathLike) -> dict[str, Any]:
+    """What a provenance sidecar records about the input data file.
+
+    ``{"path": absolute path, "size": bytes, "sha256": hex, "simulated": bool}``;
+    ``simulated`` is True when a simulated set's ``labels.csv``/``params.csv``
+    lies beside the file.
+    """
+    path = Path(path).resolve()
+    return {"path": str(path), "size": path.stat().st_size, "sha256": file_sha256(path),
+            "simulated": _simulation_marker(path) is not None}
+
+
+def _simulation_marker(path: Path) -> Path | None:
+    return next((path.parent / m for m in SIMULATION_MARKERS if (path.parent / m).is_file()),
+                None)
+
+
+def _provenance_json(provenance: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's content (without ``csv``); ValueError for reserved keys or non-JSON values."""
+    if not isinstance(provenance, dict):
+        raise ValueError(f"provenance must be a dict, got {type(provenance).__name__}")
+    clash = _RESERVED & provenance.keys()
+    if clash:
+        raise ValueError(f"provenance keys {sorted(clash)} are reserved")
+    record = {"format": PROVENANCE_FORMAT, "version": PROVENANCE_VERSION,
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **provenance}
+    try:
+        return json.loads(json.dumps(record, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"provenance is not plain JSON data ({exc})") from None
+
+
+def read_provenance(csv_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The provenance recorded for a submission CSV, or None when it has no sidecar.
+
+    Raises :class:`ProvenanceError` (one line naming the sidecar) when the sidecar
+    is unreadable or malformed, or was written for other CSV bytes (stale).
+    """
+    csv_path = Path(csv_path)
+    side = provenance_path(csv_path)
+    if not side.is_file():
+        return None
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ProvenanceError(f"{side}: unreadable provenance ({' '.join(str(exc).split())})") \
+            from None
+    if not isinstance(record, dict) or record.get("format") != PROVENANCE_FORMAT \
+            or not isinstance(record.get("csv"), dict):
+        raise ProvenanceError(f"{side}: not a gwkit provenance file")
+    if record["csv"].get("sha256") != file_sha256(csv_path):
+        raise ProvenanceError(f"{side} is stale: it was written for other contents of "
+                              f"{csv_path.name} (sha256 differs)")
+    return record
+
+
+def input_problem(record: dict[str, Any], reference: str | os.PathLike | None = None) -> str | None:
+    """Why the input recorded in ``record`` is not the competition's test.npy, else None.
+
+    Checks: a simulated set's ``labels.csv``/``params.csv`` beside the input (when
+    predicted, or now), and, with ``reference`` (a downloaded ``test.npy``), that
+    the recorded sha256 equals the reference's. None means no check found a
+    problem, not proof.
+    """
+    source = record.get("input")
+    if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+        return "the provenance records no input file"
+    path = Path(source["path"])
+    marker = _simulation_marker(path)
+    if source.get("simulated") or marker is not None:
+        beside = marker.name if marker is not None else "labels.csv"
+        return f"it was made from {path}, a simulated set ({beside} beside it)"
+    if reference is not None:
+        expected = file_sha256(reference)
+        if source.get("sha256") != expected:
+            return (f"it was made from {path}, whose content differs from {reference} "
+                    f"(sha256 {str(source.get('sha256'))[:12]}... vs {expected[:12]}...)")
+    return None

@@ -46,6 +46,7 @@ __all__ = [
     "load_sav_block",
     "load_sav_params",
     "load_test_npy",
+    "npy_header",
     "validate_strain",
     "write_hdf5",
 ]
@@ -126,6 +127,10 @@ def _check_labels(y: Any, n: int, source: PathLike) -> np.ndarray:
     y = np.asarray(y)
     if y.shape != (n,):
         raise DataError(f"{source}: expected labels of shape ({n},), found {y.shape}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        i = int(np.flatnonzero(~np.isfinite(y))[0])
+        raise DataError(f"{source}: expected labels 0 (noise) or 1 (signal), found {y[i]} "
+                        f"in row {i}")
     if y.dtype.kind not in "biu":
         raise DataError(f"{source}: expected integer labels, found dtype {y.dtype}")
     if not np.isin(y, (0, 1)).all():
@@ -156,18 +161,58 @@ def load_test_npy(
     if layout not in ("competition", "flat"):
         raise ValueError(f"layout must be 'competition' or 'flat', got {layout!r}")
     path = _existing_file(path)
+    npy_header(path)  # a truncated file or a lying header fails here, before any allocation
     if mmap is None:
         mmap = path.stat().st_size > MMAP_THRESHOLD_BYTES
     try:
         x = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read as a .npy array ({exc})") from exc
+    except MemoryError:
+        raise DataError(f"{path}: too large to load into memory (pass mmap=True)") from None
     if not isinstance(x, np.ndarray):  # an .npz archive under a .npy name
         raise DataError(f"{path}: expected a single .npy array, found {type(x).__name__}")
     validate_strain(x, path, nsamples=nsamples)
     if layout == "competition":
         return x if x.ndim == 4 else x[:, np.newaxis]
     return x if x.ndim == 3 else x[:, 0]
+
+
+def npy_header(path: PathLike) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of a ``.npy`` file from its header alone, checked against its size.
+
+    Raises :class:`DataError` for an empty file, an ``.npz`` archive, a file that
+    is not ``.npy``, or a header that claims more data than the file holds.
+    """
+    path = _existing_file(path)
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"PK":
+                raise DataError(f"{path}: cannot read as a .npy array: it is an .npz (zip) archive")
+            fh.seek(0)
+            version = fmt.read_magic(fh)
+            if version not in ((1, 0), (2, 0)):
+                raise DataError(f"{path}: unsupported .npy format version {version}")
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(fh)
+            offset = fh.tell()
+    except DataError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read as a .npy array ({exc})") from None
+    if dtype.hasobject:
+        raise DataError(f"{path}: cannot read as a .npy array: it holds Python objects "
+                        "(pickled data), which gwkit never loads")
+    needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    held = path.stat().st_size - offset
+    if needed > held:
+        raise DataError(
+            f"{path}: cannot read as a .npy array: truncated or corrupt, its header claims shape "
+            f"{shape} of {dtype} "
+            f"({needed} bytes of data), the file holds {held} bytes"
+        )
+    return tuple(int(n) for n in shape), dtype
 
 
 def _existing_file(path: PathLike) -> Path:

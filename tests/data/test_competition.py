@@ -125,6 +125,36 @@ def test_npy_truncated(tmp_path, mmap):
         load_test_npy(path, mmap=mmap)
 
 
+@pytest.mark.parametrize("mmap", [None, False, True])
+def test_npy_header_claiming_more_data_than_the_file_holds(tmp_path, mmap):
+    """Issue 14: such a header made np.load try to allocate terabytes (a MemoryError traceback)."""
+    import io
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (10**7, 1, 2, NSAMPLES)})
+    path = tmp_path / "test.npy"
+    path.write_bytes(header.getvalue() + bytes(64))
+    with pytest.raises(DataError, match=r"test\.npy: cannot read .*header claims shape "
+                                         r"\(10000000, 1, 2, 16384\).* file holds 64 bytes"):
+        load_test_npy(path, mmap=mmap)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "EOF"),
+    (None, r"\.npz \(zip\) archive"),
+])
+def test_npy_empty_file_and_npz(tmp_path, content, message):
+    path = tmp_path / "test.npy"
+    if content is None:
+        np.savez(tmp_path / "x.npz", a=strain(1))
+        os.replace(tmp_path / "x.npz", path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=r"test\.npy: cannot read as a \.npy array.*" + message):
+        competition.npy_header(path)
+
+
 def test_npy_never_unpickles(tmp_path):
     path = tmp_path / "test.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
@@ -274,9 +304,11 @@ def test_sav_truncated(tmp_path):
         ),
         ([np.zeros((2, 2, NSAMPLES)), np.array([0.0, 1.0])], "expected integer labels"),
         ([np.zeros((2, 2, NSAMPLES)), np.array([0, 2])], "expected labels 0 .* or 1"),
+        ([np.zeros((2, 2, NSAMPLES)), np.array([0.0, np.nan])],
+         r"expected labels 0 .* or 1 .*found nan in row 1"),
         ([np.zeros((1, 1, 2, NSAMPLES)), np.array([0])], r"expected X of shape \(n, 2, L\)"),
     ],
-    ids=["dict", "three", "int_x", "y_len", "y_float", "y_values", "x_4d"],
+    ids=["dict", "three", "int_x", "y_len", "y_float", "y_values", "y_nan", "x_4d"],
 )
 def test_sav_bad_structure(tmp_path, obj, message):
     path = tmp_path / "train_ts_0.sav"

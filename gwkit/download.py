@@ -5,7 +5,7 @@ Usage::
     python -m gwkit.download                       # into ./data
     python -m gwkit.download --path /scratch/gw --force
 
-Credentials as for :mod:`gwkit.submit`. You must have joined the competition
+Credentials as for :mod:`gwkit.submit` (see :mod:`gwkit.kaggle_client`). You must have joined the competition
 (accepted its rules) on kaggle.com first.
 """
 
@@ -17,33 +17,40 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gwkit.data.competition import COMPETITION
-from gwkit.submit import KaggleError, _describe, kaggle_api
+from gwkit.fileio import check_writable
+from gwkit.kaggle_client import KaggleError, describe_error, kaggle_api
 
 __all__ = ["download", "main"]
 
 
 def download(competition: str, path: Path, *, force: bool = False) -> list[Path]:
     """Fetch and unzip every file of ``competition`` into ``path``; return the files there."""
+    try:
+        check_writable(path, folder=True)
+    except OSError as exc:
+        raise KaggleError(f"--path {exc}") from None
     api = kaggle_api()
     path.mkdir(parents=True, exist_ok=True)
     try:
         api.competition_download_files(competition, path=str(path), force=force, quiet=True,
                                        unzip=True)
     except Exception as exc:
-        raise KaggleError(f"download of {competition} failed: {_describe(exc)}") from None
+        raise KaggleError(f"download of {competition} failed: {describe_error(exc)}") from None
     return sorted(p for p in path.rglob("*") if p.is_file())
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gwkit.download",
                                 description="Download and unzip the competition data.")
-    p.add_argument("--competition", default=COMPETITION)
+    p.add_argument("--competition", default=COMPETITION,
+                   help=f"competition slug (default: {COMPETITION})")
     p.add_argument("--path", default="data", help="destination folder (default: ./data)")
     p.add_argument("--force", action="store_true", help="download even if up to date")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: 0 on success, 1 when Kaggle fails."""
     args = _parser().parse_args(argv)
     try:
         files = download(args.competition, Path(args.path), force=args.force)

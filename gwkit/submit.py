@@ -5,96 +5,98 @@ Usage::
     python -m gwkit.submit --message "resnet1d 5-fold, flip TTA" --wait
     python -m gwkit.submit --file submissions/submission.csv --dry-run
 
-The CSV is validated first (header ``id,target``, ids ``0..N-1``, finite targets
-in [0, 1]; N is checked against ``test.npy`` when it can be located); a bad file
-is refused before any request is made. Credentials come from ``KAGGLE_USERNAME``
-+ ``KAGGLE_KEY``, ``~/.kaggle/kaggle.json``, or ``KAGGLE_API_TOKEN`` /
-``~/.kaggle/access_token``. ``--wait`` polls the submission list until the
-submission is scored and prints the public score.
+Before any request: the CSV is validated (header ``id,target``, two fields per
+row, integer ids ``0..N-1``, finite targets in [0, 1]); N is checked against
+``test.npy`` (``--data``, else located as ``gwkit.predict`` does; an unreadable
+file is an error, none found is said). The provenance sidecar that
+``gwkit.predict`` writes beside the CSV (``<stem>.provenance.json``) is printed,
+and a submission made from a file that is not the competition's ``test.npy``
+(a simulated set: ``labels.csv`` beside it; or content that differs from the
+located ``test.npy``) is refused unless ``--force``. Credentials come from
+``KAGGLE_USERNAME`` + ``KAGGLE_KEY``, ``~/.kaggle/kaggle.json``, or
+``KAGGLE_API_TOKEN`` / ``~/.kaggle/access_token``. ``--wait`` polls the
+submission list until the submission is scored and prints the public score.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gwkit.data.competition import COMPETITION
-from gwkit.submission import SubmissionError, validate_submission
-
-__all__ = ["CREDENTIALS_HELP", "KaggleError", "kaggle_api", "main", "submit", "wait_for_score"]
-
-CREDENTIALS_HELP = (
-    "Kaggle credentials not found. Set KAGGLE_USERNAME and KAGGLE_KEY, or save "
-    '{"username": ..., "key": ...} to ~/.kaggle/kaggle.json (chmod 600), or set '
-    "KAGGLE_API_TOKEN (token from https://www.kaggle.com/settings/api)."
+from gwkit.data.competition import COMPETITION, DataError, npy_header
+from gwkit.kaggle_client import KaggleError, describe_error, kaggle_api
+from gwkit.submission import (
+    ProvenanceError,
+    SubmissionError,
+    input_problem,
+    read_provenance,
+    validate_submission,
 )
 
-
-class KaggleError(RuntimeError):
-    """A Kaggle API call failed; the message says why (one line)."""
+__all__ = ["SubmitRefused", "main", "reference_data", "submit", "wait_for_score"]
 
 
-def _describe(exc: BaseException) -> str:
-    """One line for an exception from the kaggle client (HTTP status and body when known)."""
-    response = getattr(exc, "response", None)
-    if response is not None:
-        body = " ".join((getattr(response, "text", "") or "").split())[:200]
-        status = getattr(response, "status_code", "?")
-        hint = ""
-        if status == 401:
-            hint = " (check your Kaggle credentials)"
-        elif status == 403:
-            hint = " (have you joined the competition and accepted its rules?)"
-        return f"HTTP {status}{hint}: {body or exc}"
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+class SubmitRefused(Exception):
+    """The CSV, its data or its provenance rule the upload out; one line for the user."""
 
 
-def kaggle_api() -> Any:
-    """An authenticated ``kaggle.api.kaggle_api_extended.KaggleApi``.
+def reference_data(data: str | None) -> tuple[Path | None, str]:
+    """(the competition ``test.npy`` to check against, or None; what was checked, one line).
 
-    Imported lazily: the package authenticates (and prints help) at import. Its
-    chatter is captured; missing credentials raise :class:`KaggleError` with
-    :data:`CREDENTIALS_HELP`.
+    ``data`` (``--data``) must be a readable ``.npy``; without it the usual
+    search (``gwkit.paths.locate_data``) may find none, which is said, not an error.
     """
-    chatter = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            from kaggle.api.kaggle_api_extended import KaggleApi
-
-            api = KaggleApi()
-            api.authenticate()
-    except SystemExit:
-        raise KaggleError(CREDENTIALS_HELP) from None
-    except ImportError as exc:
-        raise KaggleError(f"the kaggle package is not installed ({exc}); pip install kaggle") from None
-    except Exception as exc:  # network errors while checking an access token, bad config, ...
-        raise KaggleError(f"Kaggle authentication failed: {_describe(exc)}") from None
-    return api
-
-
-def _expected_rows(data: str | None) -> int | None:
-    """Number of test samples from a locatable test.npy (header only), else None."""
-    import numpy as np
-
     from gwkit.paths import locate_data
 
     try:
         path = locate_data(data)
-    except FileNotFoundError:
+    except FileNotFoundError as exc:
         if data is not None:
-            raise
-        return None
+            raise SubmitRefused(" ".join(str(exc).split())) from None
+        return None, "no test.npy found (pass --data PATH to check the row count and the input)"
+    return path, f"test.npy: {path}"
+
+
+def _expected_rows(path: Path) -> int:
+    """Rows of a test.npy from its header; SubmitRefused when it is unreadable."""
     try:
-        return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
-    except (ValueError, OSError, IndexError):
-        return None
+        shape, _ = npy_header(path)
+    except DataError as exc:
+        raise SubmitRefused(str(exc)) from None
+    if not shape:
+        raise SubmitRefused(f"{path}: expected an array of test samples, found a scalar")
+    return shape[0]
+
+
+def _check_provenance(file: Path, reference: Path | None, force: bool) -> None:
+    """Print the CSV's recorded provenance; SubmitRefused for a non-competition input."""
+    try:
+        record = read_provenance(file)
+    except ProvenanceError as exc:
+        print(f"provenance: {exc}; not checked")
+        return
+    if record is None:
+        print(f"provenance: none recorded ({file.stem}.provenance.json absent); input not checked")
+        return
+    print(f"provenance ({file.stem}.provenance.json, written {record.get('created', '?')}):")
+    for key, value in record.items():
+        if key not in ("format", "version", "created", "csv"):
+            print(f"  {key}: {json.dumps(value)}")
+    problem = input_problem(record, reference)
+    checked = "simulated-set markers" + (f", sha256 against {reference}" if reference else
+                                         " (no test.npy to compare sha256 with)")
+    if problem is None:
+        print(f"input check: passed ({checked})")
+    elif force:
+        print(f"input check: {problem}; submitting anyway (--force)")
+    else:
+        raise SubmitRefused(f"{file}: {problem}, not the competition's test.npy; "
+                            "pass --force to submit it anyway")
 
 
 def submit(api: Any, file: Path, message: str, competition: str) -> Any:
@@ -102,7 +104,7 @@ def submit(api: Any, file: Path, message: str, competition: str) -> Any:
     try:
         response = api.competition_submit(str(file), message, competition, quiet=True)
     except Exception as exc:
-        raise KaggleError(f"submission to {competition} failed: {_describe(exc)}") from None
+        raise KaggleError(f"submission to {competition} failed: {describe_error(exc)}") from None
     text = (getattr(response, "message", "") or "").strip() if response is not None else ""
     ref = getattr(response, "ref", 0) if response is not None else 0
     if response is None or (not ref and "success" not in text.lower()):
@@ -133,7 +135,8 @@ def wait_for_score(
         try:
             subs = api.competition_submissions(competition) or []
         except Exception as exc:
-            raise KaggleError(f"listing submissions of {competition} failed: {_describe(exc)}") from None
+            raise KaggleError(f"listing submissions of {competition} failed: "
+                              f"{describe_error(exc)}") from None
         subs = [s for s in subs if s is not None]
         match = [s for s in subs if ref and getattr(s, "ref", None) == ref] if ref else subs[:1]
         if match:
@@ -152,32 +155,60 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gwkit.submit",
                                 description="Validate and submit a CSV to Kaggle.")
     p.add_argument("--file", default=None,
-                   help="submission CSV (default: output_dir()/submission.csv)")
+                   help="submission CSV (default: submissions/submission.csv, on Kaggle "
+                        "/kaggle/working/submission.csv)")
     p.add_argument("--message", "-m", default=None, help="submission description")
-    p.add_argument("--competition", default=COMPETITION)
+    p.add_argument("--competition", default=COMPETITION,
+                   help=f"competition slug (default: {COMPETITION})")
     p.add_argument("--data", default=None,
-                   help="test.npy (or folder) giving the expected row count (default: located)")
+                   help="the competition's test.npy (or its folder): row count and input check "
+                        "(default: located like gwkit.predict does)")
+    p.add_argument("--force", action="store_true",
+                   help="submit even when the provenance says the input was not the "
+                        "competition's test.npy")
     p.add_argument("--dry-run", action="store_true", help="validate only, do not upload")
     p.add_argument("--wait", action="store_true", help="poll until scored; print the public score")
-    p.add_argument("--poll-interval", type=float, default=10.0, metavar="S")
-    p.add_argument("--timeout", type=float, default=1800.0, metavar="S")
+    p.add_argument("--poll-interval", type=float, default=10.0, metavar="S",
+                   help="with --wait: seconds between polls (default 10)")
+    p.add_argument("--timeout", type=float, default=1800.0, metavar="S",
+                   help="with --wait: give up after this many seconds (default 1800)")
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _checked_file(args: argparse.Namespace) -> tuple[Path, int]:
+    """Validate the CSV, its row count and provenance; (file, rows) or SubmitRefused."""
     from gwkit.paths import output_dir
 
-    file = Path(args.file) if args.file else output_dir() / "submission.csv"
     try:
-        n_expected = _expected_rows(args.data)
+        file = Path(args.file) if args.file else output_dir() / "submission.csv"
+    except ValueError as exc:  # GWKIT_KAGGLE with an unknown value
+        raise SubmitRefused(str(exc)) from None
+    reference, where = reference_data(args.data)
+    n_expected = None if reference is None else _expected_rows(reference)
+    try:
         df = validate_submission(file, n_expected=n_expected)
-    except (SubmissionError, FileNotFoundError) as exc:
-        print(f"gwkit.submit: refused: {' '.join(str(exc).split())}", file=sys.stderr)
+    except SubmissionError as exc:
+        raise SubmitRefused(" ".join(str(exc).split())) from None
+    rows = ("row count: not checked, " + where) if reference is None else \
+        f"row count: {len(df)} rows match {reference}"
+    print(f"{file}: valid ({len(df)} rows); {rows}")
+    _check_provenance(file, reference, args.force)
+    return file, len(df)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: 0 on success, 2 when refused, 1 when Kaggle fails."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.poll_interval <= 0 or args.timeout <= 0:
+            raise SubmitRefused(f"--poll-interval and --timeout must be positive, got "
+                                f"{args.poll_interval:g} and {args.timeout:g}")
+        file, nrows = _checked_file(args)
+    except SubmitRefused as exc:
+        print(f"gwkit.submit: refused: {exc}", file=sys.stderr)
         return 2
-    message = args.message or f"gwkit {file.name} ({len(df)} rows)"
-    print(f"{file}: valid ({len(df)} rows{'' if n_expected is None else ', matches test.npy'}); "
-          f"competition {args.competition}")
+    message = args.message or f"gwkit {file.name} ({nrows} rows)"
+    print(f"competition {args.competition}")
     if args.dry_run:
         print(f"dry run: would submit with message {message!r}")
         return 0

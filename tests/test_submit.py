@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwkit.submit import KaggleError, wait_for_score
+from gwkit.kaggle_client import KaggleError
+from gwkit.submit import wait_for_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_kaggle import FakeKaggle  # noqa: E402
@@ -34,8 +35,12 @@ GOOD = "id,target\n0,0.5\n1,0.25\n2,1\n"
 
 
 def run_cli(fake: FakeKaggle, tmp_path: Path, module: str, *args: str,
-            credentials: bool = True) -> subprocess.CompletedProcess:
+            credentials: bool = True, extra_env: dict[str, str] | None = None,
+            ) -> subprocess.CompletedProcess:
     env = fake.client_env(home=str(tmp_path / "home"), credentials=credentials)
+    env.pop("GWKIT_DATA", None)  # only the test's own files are found
+    env["GWKIT_KAGGLE_INPUT"] = str(tmp_path / "no-kaggle-input")
+    env.update(extra_env or {})
     env["PYTHONPATH"] = str(REPO) + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -93,6 +98,96 @@ def test_row_count_checked_against_test_npy(fake, tmp_path, good_csv):
                 "--data", str(tmp_path / "test.npy"))
     assert r.returncode == 2 and "3 rows, expected 4" in r.stderr
     assert fake.requests == []
+
+
+def test_row_count_check_is_reported_either_way(fake, tmp_path, good_csv):
+    """Issue 14 item 4: no test.npy found used to skip the check without a word."""
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "row count: not checked, no test.npy found" in r.stdout
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "test.npy", np.zeros((3, 1, 2, 8)))
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run")
+    assert r.returncode == 0 and "row count: 3 rows match" in r.stdout
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("content", [b"", "npz", "missing"])
+def test_unreadable_data_is_an_error(fake, tmp_path, good_csv, content):
+    """Issue 14 item 4: an empty .npy or an .npz gave a traceback (or a skipped check)."""
+    data = tmp_path / "test.npy"
+    if content == "npz":
+        np.savez(tmp_path / "t.npz", x=np.zeros(3))
+        (tmp_path / "t.npz").rename(data)
+    elif content == b"":
+        data.write_bytes(content)
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--data", str(data))
+    assert r.returncode == 2, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "refused" in lines[0] and str(data) in lines[0]
+    assert fake.requests == []
+
+
+def _with_provenance(csv: Path, data: Path) -> None:
+    from gwkit.submission import input_record, write_submission
+
+    write_submission(csv, np.array([0.5, 0.25, 1.0]), provenance={
+        "input": input_record(data), "runs": ["weights/gwkit_resnet"], "tta": "none"})
+
+
+def test_submission_of_simulated_data_needs_force(fake, tmp_path):
+    """Issue 14 item 5: the main job's predictions on simulated data were uploaded."""
+    demo = tmp_path / "data" / "demo"
+    demo.mkdir(parents=True)
+    np.save(demo / "test.npy", np.zeros((3, 1, 2, 8)))
+    (demo / "labels.csv").write_text("id,target\n0,0\n1,1\n2,0\n")
+    csv = tmp_path / "submissions" / "submission.csv"
+    _with_provenance(csv, demo / "test.npy")
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(csv))
+    assert r.returncode == 2
+    assert "simulated set (labels.csv beside it)" in r.stderr and "--force" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert 'runs: ["weights/gwkit_resnet"]' in r.stdout  # the provenance is shown
+    assert fake.requests == []
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(csv), "--force")
+    assert r.returncode == 0, r.stderr
+    assert "submitting anyway (--force)" in r.stdout
+    assert list(fake.uploads.values()) == [csv.read_bytes()]
+
+
+def test_submission_of_another_file_than_the_downloaded_test_npy(fake, tmp_path):
+    other = tmp_path / "elsewhere" / "test.npy"
+    other.parent.mkdir()
+    np.save(other, np.ones((3, 1, 2, 8)))
+    (tmp_path / "data").mkdir()
+    np.save(tmp_path / "data" / "test.npy", np.zeros((3, 1, 2, 8)))
+    csv = tmp_path / "submission.csv"
+    _with_provenance(csv, other)
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(csv), "--dry-run")
+    assert r.returncode == 2 and "content differs from" in r.stderr
+    _with_provenance(csv, tmp_path / "data" / "test.npy")
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(csv), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "input check: passed (simulated-set markers, sha256 against" in r.stdout
+
+
+def test_malformed_kaggle_json_is_named(fake, tmp_path, good_csv):
+    config = tmp_path / "home" / ".kaggle"
+    config.mkdir(parents=True)
+    (config / "kaggle.json").write_text('{"username": "tester", "key": ')
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), credentials=False)
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "kaggle.json is malformed" in lines[0]
+    assert "not found" not in lines[0]
+    assert fake.requests == []
+
+
+def test_unknown_gwkit_kaggle_value_is_one_line(fake, tmp_path):
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--dry-run", extra_env={"GWKIT_KAGGLE": "maybe"})
+    assert r.returncode == 2
+    assert r.stderr.strip() == ("gwkit.submit: refused: GWKIT_KAGGLE must be 1/0 (or true/false), "
+                                "got 'maybe'")
 
 
 def test_missing_credentials_give_a_clear_error(fake, tmp_path, good_csv):

@@ -1,0 +1,88 @@
+"""The official ``kaggle`` client, authenticated, with one-line errors.
+
+Shared by :mod:`gwkit.submit` and :mod:`gwkit.download`. Credentials come from
+``KAGGLE_USERNAME`` + ``KAGGLE_KEY``, ``~/.kaggle/kaggle.json`` (or
+``$KAGGLE_CONFIG_DIR/kaggle.json``), or ``KAGGLE_API_TOKEN`` /
+``~/.kaggle/access_token``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CREDENTIALS_HELP", "KaggleError", "describe_error", "kaggle_api"]
+
+CREDENTIALS_HELP = (
+    "Kaggle credentials not found. Set KAGGLE_USERNAME and KAGGLE_KEY, or save "
+    '{"username": ..., "key": ...} to ~/.kaggle/kaggle.json (chmod 600), or set '
+    "KAGGLE_API_TOKEN (token from https://www.kaggle.com/settings/api)."
+)
+
+
+class KaggleError(RuntimeError):
+    """A Kaggle API call failed; the message says why (one line)."""
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an exception from the kaggle client (HTTP status and body when known)."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        body = " ".join((getattr(response, "text", "") or "").split())[:200]
+        status = getattr(response, "status_code", "?")
+        hint = ""
+        if status == 401:
+            hint = " (check your Kaggle credentials)"
+        elif status == 403:
+            hint = " (have you joined the competition and accepted its rules?)"
+        return f"HTTP {status}{hint}: {body or exc}"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _config_problem() -> str | None:
+    """What is wrong with the client's ``kaggle.json``, if it exists and is malformed."""
+    module = sys.modules.get("kaggle.api.kaggle_api_extended")
+    config = getattr(getattr(module, "KaggleApi", None), "config", None)
+    if not config or not Path(config).is_file():
+        return None
+    path = Path(config)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = " ".join(str(exc).split())
+        return (f"Kaggle credentials file {path} is malformed ({why}); it must hold "
+                '{"username": "...", "key": "..."}')
+    missing = [k for k in ("username", "key") if not isinstance(data, dict) or not data.get(k)]
+    if missing:
+        return (f"Kaggle credentials file {path} is malformed (no {' or '.join(missing)}); "
+                'it must hold {"username": "...", "key": "..."}')
+    return None
+
+
+def kaggle_api() -> Any:
+    """An authenticated ``kaggle.api.kaggle_api_extended.KaggleApi``.
+
+    Imported lazily: the package authenticates (and prints help) at import. Its
+    chatter is captured; missing credentials raise :class:`KaggleError` with
+    :data:`CREDENTIALS_HELP`, a malformed ``kaggle.json`` says so.
+    """
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
+            api.authenticate()
+    except SystemExit:
+        raise KaggleError(_config_problem() or CREDENTIALS_HELP) from None
+    except ImportError as exc:
+        raise KaggleError(f"the kaggle package is not installed ({exc}); pip install kaggle") \
+            from None
+    except Exception as exc:  # network errors while checking an access token, bad config, ...
+        raise KaggleError(f"Kaggle authentication failed: {describe_error(exc)}") from None
+    return api

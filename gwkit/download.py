@@ -5,8 +5,8 @@ Usage::
     python -m gwkit.download                       # into ./data
     python -m gwkit.download --path /scratch/gw --force
 
-Credentials as for :mod:`gwkit.submit` (see :mod:`gwkit.kaggle_client`). You must have joined the competition
-(accepted its rules) on kaggle.com first.
+Credentials as for :mod:`gwkit.submit` (see :mod:`gwkit.kaggle_client`). You must
+have joined the competition (accepted its rules) on kaggle.com first.
 """
 
 from __future__ import annotations

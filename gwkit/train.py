@@ -19,7 +19,9 @@ Outputs, all written atomically and only by rank 0::
 
 ``last.pt`` (every epoch) holds model, optimizer, EMA, step, epoch, best metric,
 config and every process's RNG states, so ``--resume`` after a kill continues
-exactly as if never interrupted. ``best.pt`` holds the weights used for
+exactly as if never interrupted; a fold killed before its first ``last.pt``
+(only ``best.pt`` written) restarts from scratch with ``--resume``, which says
+so, as it does when there is nothing to resume. ``best.pt`` holds the weights used for
 validation (the EMA when ``ema > 0``) of the epoch with the best pooled AUC;
 ``oof.csv`` holds its validation predictions.
 
@@ -33,6 +35,7 @@ import argparse
 import math
 import os
 import time
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,7 +323,14 @@ def format_auc(metrics: dict[str, float]) -> str:
 
 
 def _fold_state(cfg: TrainConfig, fold: int, *, resume: bool, skip_existing: bool) -> str:
-    """``"skip"``, ``"resume"`` or ``"fresh"`` for a fold; RunError if it would overwrite."""
+    """``"skip"``, ``"resume"``, ``"restart"``, ``"absent"`` or ``"fresh"``; RunError if it
+    would overwrite.
+
+    With ``resume``: ``"restart"`` for a fold killed between its first ``best.pt``
+    and ``last.pt`` (no training state to continue; starting again from scratch
+    reproduces that ``best.pt``), ``"absent"`` when there is nothing to resume.
+    Both train from scratch, like ``"fresh"``.
+    """
     out = fold_dir(cfg, fold)
     last, best, oof = out / "last.pt", out / "best.pt", out / "oof.csv"
     if skip_existing and best.is_file() and oof.is_file():
@@ -328,7 +338,12 @@ def _fold_state(cfg: TrainConfig, fold: int, *, resume: bool, skip_existing: boo
     if resume and last.is_file():
         _check_resumable(cfg, last)
         return "resume"
-    if last.is_file() or best.is_file():
+    if resume:
+        return "restart" if best.is_file() else "absent"
+    if best.is_file() and not last.is_file():
+        raise RunError(f"{out} holds best.pt but no last.pt (killed during its first epoch); "
+                       "pass --resume to restart the fold from scratch, or choose another --name")
+    if last.is_file():
         raise RunError(f"{out} already holds a run; pass --resume to continue it, "
                        "--skip-existing to skip finished folds, or choose another --name")
     return "fresh"
@@ -344,9 +359,19 @@ def _load_raw(path: Path) -> dict[str, Any]:
     return ckpt
 
 
+#: What ``last.pt`` holds beyond a model checkpoint (``best.pt`` lacks these).
+_TRAINING_STATE = ("optimizer", "step", "epoch", "stopped", "best_auc", "best_epoch",
+                   "bad_epochs", "history", "rng")
+
+
 def _check_resumable(cfg: TrainConfig, path: Path) -> None:
-    """RunError unless ``path`` was written by this model and these settings."""
+    """RunError unless ``path`` is a training state written by this model and these settings."""
     ckpt = _load_raw(path)
+    missing = [k for k in _TRAINING_STATE if k not in ckpt]
+    if missing:
+        raise RunError(f"{path} holds no training state (no {', '.join(missing[:3])}): a copy of "
+                       "best.pt? Put the run's own last.pt back, or delete it and pass --resume "
+                       "to restart the fold from scratch")
     name = ckpt["model"].get("name")
     if name != cfg.model:
         raise RunError(f"{path} holds model {name!r}, the config asks for {cfg.model!r}; "
@@ -527,21 +552,29 @@ def _save(path: Path, model: nn.Module, cfg: TrainConfig, **extra: Any) -> None:
     save_checkpoint(path, model, config=cfg.to_dict(), **extra)
 
 
-def combine_oof(cfg: TrainConfig) -> pd.DataFrame | None:
-    """Concatenate the finished folds' ``oof.csv`` into ``<run>/oof.csv``; prints the CV AUC."""
+def combine_oof(cfg: TrainConfig, reported: Collection[int] = ()) -> pd.DataFrame | None:
+    """Concatenate the finished folds' ``oof.csv`` into ``<run>/oof.csv``; prints the CV AUC.
+
+    The AUC line is left out when it would repeat the one fold in ``reported``
+    (folds whose own AUC line was just printed).
+    """
     run = Path(cfg.out_dir) / cfg.name
     found = {k: fold_dir(cfg, k) / "oof.csv" for k in range(cfg.n_folds)}
-    parts = [pd.read_csv(p) for p in found.values() if p.is_file()]
-    if not parts:
+    done = [k for k, p in found.items() if p.is_file()]
+    if not done:
         return None
-    oof = pd.concat(parts, ignore_index=True)
+    oof = pd.concat([pd.read_csv(found[k]) for k in done], ignore_index=True)
     write_csv(oof, run / "oof.csv")
-    missing = [k for k, p in found.items() if not p.is_file()]
+    missing = [k for k in found if k not in done]
+    note = f" (folds {missing} not run yet)" if missing else ""
+    if len(done) == 1 and done[0] in reported:
+        print(f"CV over 1 fold{note}: fold {done[0]}'s AUC above", flush=True)
+        return oof
     auc = roc_auc(oof["target"], oof["logit"])
     per = per_snr_auc(oof["target"], oof["logit"], oof["snr"])
     metrics = {"val_auc": auc, **{snr_key(s): a for s, a in per.items()}}
-    note = f" (folds {missing} not run yet)" if missing else ""
-    print(f"CV over {len(parts)} fold{'s' if len(parts) > 1 else ''}{note}: {format_auc(metrics)}", flush=True)
+    print(f"CV over {len(done)} fold{'s' if len(done) > 1 else ''}{note}: {format_auc(metrics)}",
+          flush=True)
     return oof
 
 
@@ -586,7 +619,18 @@ def _folds_to_run(text: str, n_folds: int) -> list[int]:
     bad = [k for k in folds if not 0 <= k < n_folds]
     if bad:
         raise RunError(f"--fold {text}: folds run from 0 to {n_folds - 1} (n_folds={n_folds})")
+    twice = sorted({k for k in folds if folds.count(k) > 1})
+    if twice:
+        raise RunError(f"--fold {text}: fold {twice[0]} given twice (each fold trains once)")
     return folds
+
+
+_PLAN_NOTES = {
+    "skip": "best.pt and oof.csv exist, skipped",
+    "restart": "{out} has best.pt but no last.pt (killed during its first epoch); "
+               "restarting the fold from scratch",
+    "absent": "--resume: nothing to resume in {out} (no last.pt); training from scratch",
+}
 
 
 def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
@@ -630,14 +674,14 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
             save_config(cfg, run_config)
         d.barrier()
         for k in folds_to_run:
+            if d.is_main and plan[k] in _PLAN_NOTES:
+                print(f"fold {k}: {_PLAN_NOTES[plan[k]].format(out=fold_dir(cfg, k))}", flush=True)
             if plan[k] == "skip":
-                if d.is_main:
-                    print(f"fold {k}: best.pt and oof.csv exist, skipped", flush=True)
                 continue
             results[k] = train_fold(cfg, k, bank, folds, resume=plan[k] == "resume", d=d,
                                     device=device)
         if d.is_main:  # the run's oof.csv always covers every finished fold
-            combine_oof(cfg)
+            combine_oof(cfg, reported=results)
     except (RunError, DataError) as exc:
         raise SystemExit(f"error: {exc}") from None
     finally:

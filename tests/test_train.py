@@ -184,6 +184,52 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_path, monkeyp
     np.testing.assert_allclose(oa["logit"], ob["logit"], rtol=1e-4, atol=1e-5)
 
 
+def test_kill_between_first_best_and_last_is_restartable(tmp_path, bank_path, capsys):
+    """Issue 14 item 3: such a fold was refused by --resume and --skip-existing alike."""
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2)
+    run(preset, "--fold", "0")
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    first = torch.load(out / "best.pt", weights_only=True)
+    for name in ("last.pt", "oof.csv", "metrics.csv", "curves.png"):  # what the kill left out
+        (out / name).unlink()
+    for flags in ([], ["--skip-existing"]):
+        with pytest.raises(SystemExit, match="best.pt but no last.pt .*pass --resume to restart"):
+            run(preset, "--fold", "0", *flags)
+    capsys.readouterr()
+    run(preset, "--fold", "0", "--resume")
+    assert "no last.pt (killed during its first epoch); restarting" in capsys.readouterr().out
+    again = torch.load(out / "best.pt", weights_only=True)
+    for name, tensor in first["state_dict"].items():  # the restart reproduces the lost epoch
+        torch.testing.assert_close(again["state_dict"][name], tensor, msg=name)
+    assert (out / "last.pt").is_file() and (out / "oof.csv").is_file()
+
+
+def test_best_copied_over_last_is_a_one_line_error(tmp_path, bank_path):
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=1)
+    run(preset, "--fold", "0")
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    (out / "last.pt").write_bytes((out / "best.pt").read_bytes())
+    before = snapshot(out)
+    with pytest.raises(SystemExit) as err:
+        run(preset, "--fold", "0", "--resume")
+    assert "last.pt holds no training state (no optimizer" in str(err.value)
+    assert "\n" not in str(err.value)
+    assert snapshot(out) == before
+
+
+def test_resume_of_nothing_says_so_and_folds_are_not_repeated(tmp_path, bank_path, capsys):
+    """Issue 14 item 8; and the CV line no longer repeats a single fold's AUC line."""
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=1)
+    with pytest.raises(SystemExit, match="--fold 1,1: fold 1 given twice"):
+        run(preset, "--fold", "1,1")
+    assert not (tmp_path / "runs").exists()
+    run(preset, "--fold", "0", "--resume")
+    text = capsys.readouterr().out
+    assert "--resume: nothing to resume in" in text and "training from scratch" in text
+    assert text.count("AUC 0.") + text.count("AUC 1.") == 2  # epoch line, best-epoch line
+    assert "CV over 1 fold (folds [1, 2, 3] not run yet): fold 0's AUC above" in text
+
+
 def test_no_waveform_in_training_and_validation_of_a_fold(tmp_path, bank_path, monkeypatch):
     drawn: dict[str, list[np.ndarray]] = {"train": [], "fixed": []}
     original = Sampler.sample

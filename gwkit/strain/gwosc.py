@@ -1,0 +1,192 @@
+"""GWOSC strain files (HDF5) in, checked and resampled strain out.
+
+A GWOSC file holds ``strain/Strain`` (attributes ``Xstart``: GPS start in s,
+``Xspacing``: sample spacing in s), ``meta/Detector`` and 1 Hz bit masks:
+``quality/simple/DQmask`` (names in ``DQShortnames``: ``DATA``, ``CBC_CAT1``, ...;
+a bit is set while that flag is on) and ``quality/injections/Injmask``
+(``NO_CBC_HW_INJ``, ...; a bit is off while that hardware injection runs).
+Gaps are NaN in the strain with the ``DATA`` bit off.
+
+Every problem is a ``ValueError`` whose one-line message names the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_DQ_FLAGS",
+    "StrainSeries",
+    "check_coincident",
+    "read_gwosc",
+    "resample",
+]
+
+DEFAULT_DQ_FLAGS = ("DATA", "CBC_CAT1")  # data present and fit for a CBC search
+_IFO_FROM_NAME = re.compile(r"^[A-Z]-([A-Z][0-9])_")  # H-H1_LOSC_4_V2-1126259446-32.hdf5
+
+
+@dataclass(frozen=True)
+class StrainSeries:
+    """One detector's strain: ``data[i]`` is at GPS ``t0 + i / sample_rate`` s."""
+
+    ifo: str  # "H1", "L1", ...
+    data: np.ndarray  # float64 strain, dimensionless
+    t0: float  # GPS time of the first sample, s
+    sample_rate: float  # Hz
+    source: str = ""  # where it came from (file name), for messages
+    hardware_injections: tuple[str, ...] = ()  # injection types active in the span
+
+    @property
+    def nsamples(self) -> int:
+        return int(self.data.shape[-1])
+
+    @property
+    def duration(self) -> float:
+        """Length in s."""
+        return self.nsamples / self.sample_rate
+
+    def times(self) -> np.ndarray:
+        """GPS time of every sample, s."""
+        return self.t0 + np.arange(self.nsamples) / self.sample_rate
+
+
+def _text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.item() if value.size == 1 else value.tolist()
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ifo(f, path: Path) -> str:
+    if "meta/Detector" in f:
+        return _text(f["meta/Detector"][()])
+    match = _IFO_FROM_NAME.match(path.name)
+    if match:
+        return match.group(1)
+    raise ValueError(f"{path}: no meta/Detector entry and no detector in the file name")
+
+
+def _mask(f, group: str, mask: str, names: str) -> tuple[np.ndarray, list[str]] | None:
+    if f"{group}/{mask}" not in f or f"{group}/{names}" not in f:
+        return None
+    return np.asarray(f[f"{group}/{mask}"][()], dtype=np.int64), [
+        _text(n) for n in f[f"{group}/{names}"][()]
+    ]
+
+
+def _span(seconds: np.ndarray, t0: float) -> str:
+    return f"{len(seconds)} s, first at GPS {t0 + seconds[0]:.0f}"
+
+
+def read_gwosc(
+    path: str | os.PathLike, *, dq_flags: Sequence[str] = DEFAULT_DQ_FLAGS
+) -> StrainSeries:
+    """Read one GWOSC HDF5 strain file.
+
+    ``dq_flags``: data-quality flags (``DQShortnames``) that must be on for
+    every second of the file (default ``DATA`` and ``CBC_CAT1``; ``()`` checks
+    none). ValueError, naming the file, for a missing dataset, a bad sample
+    spacing, NaN/inf samples (gaps), or a required flag that is off.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"{path}: not an HDF5 file ({err})") from None
+    with f:
+        if "strain/Strain" not in f:
+            raise ValueError(f"{path}: no strain/Strain dataset (not a GWOSC strain file)")
+        dset = f["strain/Strain"]
+        missing = [a for a in ("Xstart", "Xspacing") if a not in dset.attrs]
+        if missing:
+            raise ValueError(f"{path}: strain/Strain lacks the attribute(s) {', '.join(missing)}")
+        t0 = float(dset.attrs["Xstart"])
+        spacing = float(dset.attrs["Xspacing"])
+        data = np.asarray(dset[()], dtype=np.float64)
+        ifo = _ifo(f, path)
+        dq = _mask(f, "quality/simple", "DQmask", "DQShortnames")
+        inj = _mask(f, "quality/injections", "Injmask", "InjShortnames")
+
+    if not spacing > 0 or abs(1.0 / spacing - round(1.0 / spacing)) > 1e-6:
+        raise ValueError(f"{path}: Xspacing={spacing} s is not 1 / (a whole number of Hz)")
+    sample_rate = float(round(1.0 / spacing))
+    if data.ndim != 1 or data.size < 2:
+        raise ValueError(f"{path}: strain/Strain has shape {data.shape}, expected a 1-D series")
+    bad = np.flatnonzero(~np.isfinite(data))
+    if bad.size:
+        raise ValueError(
+            f"{path}: {bad.size} NaN/inf samples, first at GPS {t0 + bad[0] / sample_rate:.3f} "
+            "(a gap in the data); choose a stretch without gaps"
+        )
+    if dq_flags:
+        if dq is None:
+            raise ValueError(
+                f"{path}: no quality/simple/DQmask to check {', '.join(dq_flags)} "
+                "(pass dq_flags=() to skip the check)"
+            )
+        mask, names = dq
+        for flag in dq_flags:
+            if flag not in names:
+                raise ValueError(f"{path}: DQ flag {flag!r} not among {names}")
+            off = np.flatnonzero(((mask >> names.index(flag)) & 1) == 0)
+            if off.size:
+                raise ValueError(f"{path}: DQ flag {flag} is off for {_span(off, t0)}")
+    injections: tuple[str, ...] = ()
+    if inj is not None:
+        mask, names = inj
+        injections = tuple(
+            name.removeprefix("NO_").removesuffix("_HW_INJ")
+            for bit, name in enumerate(names) if np.any(((mask >> bit) & 1) == 0)
+        )
+    return StrainSeries(ifo, data, t0, sample_rate, path.name, injections)
+
+
+def check_coincident(series: Sequence[StrainSeries]) -> None:
+    """ValueError unless the series are distinct detectors with equal start, rate and length."""
+    first = series[0]
+    seen: dict[str, str] = {}
+    for s in series:
+        if s.ifo in seen:
+            raise ValueError(
+                f"{seen[s.ifo]} and {s.source} are both {s.ifo}; give distinct detectors"
+            )
+        seen[s.ifo] = s.source
+        for what, a, b in (("sample rates (Hz)", first.sample_rate, s.sample_rate),
+                           ("GPS start times (s)", first.t0, s.t0),
+                           ("durations (s)", first.duration, s.duration)):
+            if a != b:
+                raise ValueError(
+                    f"{first.source} and {s.source} have different {what}: {a} and {b}; "
+                    "give coincident segments"
+                )
+
+
+def resample(series: StrainSeries, sample_rate: float) -> StrainSeries:
+    """``series`` at ``sample_rate`` Hz by ``scipy.signal.resample_poly`` (polyphase, Kaiser FIR).
+
+    Upsampling leaves the band above the old Nyquist frequency empty. ValueError
+    when the rate ratio is not a simple fraction (denominator up to 1000).
+    """
+    if sample_rate == series.sample_rate:
+        return series
+    ratio = Fraction(sample_rate / series.sample_rate).limit_denominator(1000)
+    if not sample_rate > 0 or abs(float(ratio) * series.sample_rate - sample_rate) > 1e-9:
+        raise ValueError(
+            f"{series.source}: cannot resample {series.sample_rate} Hz to {sample_rate} Hz "
+            "(not a simple ratio)"
+        )
+    from scipy.signal import resample_poly
+
+    data = resample_poly(series.data, ratio.numerator, ratio.denominator)
+    return replace(series, data=data, sample_rate=float(sample_rate))

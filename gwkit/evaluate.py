@@ -22,7 +22,9 @@ scored on ``--data`` with the folds' mean (``--ensemble``) as one score set.
 (:mod:`gwkit.sim.matched_filter`) on ``--data`` as one more set; its bank is
 ``--bank`` or a seeded build cached in ``cache/``.
 
-Outputs in ``--out`` (default ``reports/<first name>``): ``report.json``,
+Outputs in ``--out`` (default ``reports/<first name>``, made a safe folder name;
+when it already holds a report, ``reports/<first name>-2``, ``-3``, ... so both
+are kept; an explicit ``--out`` is replaced, with a note): ``report.json``,
 ``summary.md`` (one column per set), PNGs (``roc.png``, ``efficiency.png``,
 ``roc_snr_<set>.png``, ``hist_<set>.png``) and, for sets scored here,
 ``scores_<set>.csv`` (``id,target,snr,score``) to reuse with ``--scores``.
@@ -31,6 +33,7 @@ Outputs in ``--out`` (default ``reports/<first name>``): ``report.json``,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -40,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.evaluation import FPRS, ScoreSet, slug, write_report
-from gwkit.fileio import atomic_write
+from gwkit.fileio import atomic_write, check_writable
 
 __all__ = ["load_labels", "load_scores", "open_data", "score_runs", "score_matched_filter", "main"]
 
@@ -55,14 +58,52 @@ class EvaluateError(SystemExit):
 # --------------------------------------------------------------------------- labels and data
 
 
+def _read_table(path: Path, what: str, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` of a scores or labels CSV; EvaluateError (one line) when unreadable."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise EvaluateError(f"{what} {path}: cannot read as a CSV table ({why})") from None
+
+
+def _shown(value) -> str:
+    """A table cell for a message: text quoted, numbers (NaN, inf) plain."""
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _targets(values, source: str) -> np.ndarray:
+    """Labels as int 0/1; EvaluateError naming the first row that is NaN, text or another value."""
+    raw = pd.Series(values).reset_index(drop=True)
+    numeric = pd.to_numeric(raw, errors="coerce")
+    bad = np.flatnonzero(~numeric.isin([0, 1]).to_numpy())
+    if bad.size:
+        i = bad[0]
+        raise EvaluateError(f"{source}: labels (target) must be 0 or 1; row {i} has "
+                            f"{_shown(raw.iloc[i])} ({bad.size} bad row(s))")
+    return numeric.to_numpy().astype(int)
+
+
+def _finite_scores(values, source: str) -> np.ndarray:
+    """Scores as float64; EvaluateError naming the first row that is NaN, inf or text."""
+    raw = pd.Series(values).reset_index(drop=True)
+    score = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(score))
+    if bad.size:
+        i = bad[0]
+        raise EvaluateError(f"{source}: scores must be finite numbers; row {i} has "
+                            f"{_shown(raw.iloc[i])} ({bad.size} bad row(s))")
+    return score
+
+
 def _h5_labels(path: Path) -> pd.DataFrame:
     import h5py
 
     with h5py.File(path, "r") as f:
         if "y" not in f:
             raise EvaluateError(f"{path} has no labels (dataset 'y')")
-        y = f["y"][()]
-        table = pd.DataFrame({"id": np.arange(y.size), "target": y.astype(int)})
+        y = _targets(f["y"][()], f"labels {path}")
+        table = pd.DataFrame({"id": np.arange(y.size), "target": y})
         if "snr" in f:
             table["snr"] = f["snr"][()]
         if "params" in f and "waveform_id" in f["params"]:
@@ -83,20 +124,21 @@ def load_labels(path: str | Path) -> pd.DataFrame:
         csv = folder / "labels.csv"
         if not csv.is_file():
             raise EvaluateError(f"{path}: no labels.csv beside it")
-        table = pd.read_csv(csv)
+        table = _read_table(csv, "labels")
         params = folder / "params.csv"
         if "waveform_id" not in table and params.is_file():
-            extra = pd.read_csv(params, usecols=lambda c: c in ("id", "waveform_id"))
+            extra = _read_table(params, "parameters", usecols=lambda c: c in ("id", "waveform_id"))
             if {"id", "waveform_id"} <= set(extra.columns):
                 table = table.merge(extra, on="id", how="left")
     elif suffix == ".csv":
-        table = pd.read_csv(path)
+        table = _read_table(path, "labels")
     else:
         raise EvaluateError(f"labels {path}: expected .csv, .h5/.hdf5 or .npy")
     if not {"id", "target"} <= set(table.columns):
         raise EvaluateError(f"labels {path}: need columns id and target, found {list(table.columns)}")
     if table["id"].duplicated().any():
         raise EvaluateError(f"labels {path}: duplicate ids")
+    table["target"] = _targets(table["target"], f"labels {path}")
     return table
 
 
@@ -132,9 +174,10 @@ def _join(scores: pd.DataFrame, labels: pd.DataFrame, name: str) -> pd.DataFrame
     keep = [c for c in ("id", "target", "snr", "waveform_id") if c in labels]
     merged = scores.drop(columns=[c for c in keep if c != "id" and c in scores]).merge(
         labels[keep], on="id", how="left", validate="one_to_one")
-    missing = int(merged["target"].isna().sum())
-    if missing:
-        raise EvaluateError(f"{name}: {missing} ids have no label")
+    missing = np.flatnonzero(merged["target"].isna().to_numpy())
+    if missing.size:
+        raise EvaluateError(f"{name}: {missing.size} ids have no label (first: id "
+                            f"{merged['id'].iloc[missing[0]]!r} is not in the labels)")
     if len(labels) != len(merged):
         print(f"note: {name} scores {len(merged)} of the {len(labels)} labelled rows", file=sys.stderr)
     return merged
@@ -146,7 +189,7 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
     path = Path(path)
     if not path.is_file():
         raise EvaluateError(f"scores {path} do not exist")
-    table = pd.read_csv(path)
+    table = _read_table(path, "scores")
     if score_column is None:
         options = ["score", "logit"] + (["target"] if labels is not None else [])
         score_column = next((c for c in options if c in table), None)
@@ -162,11 +205,13 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
         table = _join(table, labels, name)
     elif "target" not in table:
         raise EvaluateError(f"{path}: no target column; pass --labels")
+    source = f"{path} (column {score_column})"
     return ScoreSet(
-        name=name, y=table["target"].to_numpy(), score=table["_score"].to_numpy(),
+        name=name, y=_targets(table["target"], f"{path}"),
+        score=_finite_scores(table["_score"], source),
         snr=table["snr"].to_numpy() if "snr" in table else None,
         groups=table["waveform_id"].to_numpy() if "waveform_id" in table else None,
-        source=f"{path} (column {score_column})",
+        source=source,
     )
 
 
@@ -276,12 +321,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_name(path: Path) -> str:
+    """A set's name from its file: the run (and fold) for oof/scores/submission files."""
+    path = Path(os.path.abspath(path))  # "../submission.csv" is named after the real folder
     if path.stem in ("oof", "scores", "submission", "preds") and path.parent.name:
         parent = path.parent
         if parent.name.startswith("fold") and parent.parent.name:
             return f"{parent.parent.name}-{parent.name}"
         return parent.name
     return path.stem
+
+
+def _report_folder(given: str | None, first_name: str) -> Path:
+    """``--out``, or ``reports/<slug>`` (``-2``, ``-3``, ... when an earlier report is there)."""
+    if given:
+        out = Path(given)
+        if (out / "report.json").is_file():
+            print(f"note: replacing the earlier report in {out} (--out)", file=sys.stderr)
+        return out
+    base = Path("reports") / slug(first_name)
+    out, k = base, 1
+    while out.exists() and (not out.is_dir() or any(out.iterdir())):
+        k += 1
+        out = base.with_name(f"{base.name}-{k}")
+    if out != base:
+        print(f"note: {base} holds an earlier report, kept; writing {out} (--out chooses)",
+              file=sys.stderr)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -295,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     nnamed = len(args.scores) + len(args.runs)
     if args.names is not None and len(args.names) != nnamed:
         raise EvaluateError(f"--names gives {len(args.names)} names for {nnamed} score sets")
+    try:
+        check_writable(args.out or "reports", folder=True)
+    except OSError as exc:
+        raise EvaluateError(f"--out {exc}") from None
 
     sets: list[ScoreSet] = []
     names = list(args.names) if args.names else []
@@ -309,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         name = names[i] if names else _default_name(Path(csv))
         join = labels if labels is not None else None
         if join is None and data_labels is not None:
-            head = pd.read_csv(csv, nrows=0).columns
+            head = _read_table(Path(csv), "scores", nrows=0).columns
             join = None if "target" in head and ("score" in head or "logit" in head) else data_labels
         sets.append(load_scores(csv, name=name, labels=join, score_column=args.score_column))
 
@@ -336,7 +405,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sets.append(_set_from_labels("matched_filter", data_labels, result.snr,
                                      f"matched filter on {args.data} ({mode} mode, bank {bank_path})"))
 
-    out = Path(args.out) if args.out else Path("reports") / slug(sets[0].name)
+    files = [slug(st.name) for st in sets]
+    twice = next((st.name for st, f in zip(sets, files) if files.count(f) > 1), None)
+    if twice is not None:
+        raise EvaluateError(f"two score sets would share the name {slug(twice)!r} "
+                            f"(from {twice!r}); give distinct --names")
+    out = _report_folder(args.out, sets[0].name)
     report = write_report(sets, out, target_fpr=args.fpr, fprs=FPRS, n_boot=args.bootstrap,
                           seed=args.seed, plots=not args.no_plots,
                           extra={"data": args.data, "labels": args.labels} if args.data or args.labels else None)

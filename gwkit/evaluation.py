@@ -464,8 +464,8 @@ def plot_histograms(s: ScoreSet, path: str | Path, *, bins: int = 60) -> Path:
 
 
 def slug(name: str) -> str:
-    """A file-name-safe form of a score set's name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "set"
+    """A file-name-safe form of a score set's name: no separators, no leading dot, never ``..``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.") or "set"
 
 
 # ----------------------------------------------------------------------------- report

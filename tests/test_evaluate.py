@@ -208,6 +208,54 @@ def test_cli_errors(tmp_path):
         main(["--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "l.csv")])
 
 
+def test_cli_report_stays_in_reports_and_keeps_earlier_ones(tmp_path, monkeypatch, capsys):
+    """Issue 14 item 6: --scores ../submission.csv was named '..' and wrote into the cwd."""
+    df = _synthetic()
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    df[["id", "target"]].to_csv(work / "labels.csv", index=False)
+    df[["id", "score"]].rename(columns={"score": "target"}).to_csv(work / "submission.csv",
+                                                                    index=False)
+    monkeypatch.chdir(work / "sub")
+    args = ["--scores", "../submission.csv", "--labels", "../labels.csv", "--bootstrap", "10",
+            "--no-plots"]
+    assert main(args) == 0
+    assert sorted(p.name for p in (work / "sub").iterdir()) == ["reports"]
+    first = work / "sub" / "reports" / "work" / "report.json"
+    before = first.read_bytes()
+    capsys.readouterr()
+    assert main([*args, "--bootstrap", "20"]) == 0  # the default --out keeps the first report
+    assert first.read_bytes() == before
+    assert (work / "sub" / "reports" / "work-2" / "report.json").is_file()
+    assert "reports/work holds an earlier report, kept; writing reports/work-2" in \
+        capsys.readouterr().err
+    assert sorted(p.name for p in work.iterdir()) == ["labels.csv", "sub", "submission.csv"]
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("score", np.nan, r"scores must be finite numbers; row 3 has nan"),
+    ("score", np.inf, r"scores must be finite numbers; row 3 has inf"),
+    ("score", "high", r"scores must be finite numbers; row 3 has 'high'"),
+    ("target", 2, r"labels \(target\) must be 0 or 1; row 3 has 2"),
+    ("target", np.nan, r"labels \(target\) must be 0 or 1; row 3 has nan"),
+])
+def test_cli_bad_scores_and_labels_are_one_line_errors(tmp_path, column, value, message):
+    df = _synthetic().astype({column: object})
+    df.loc[3, column] = value
+    df.to_csv(tmp_path / "oof.csv", index=False)
+    with pytest.raises(SystemExit, match=message) as err:
+        main(["--scores", str(tmp_path / "oof.csv"), "--out", str(tmp_path / "r")])
+    assert str(tmp_path / "oof.csv") in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_nan_label_is_not_called_missing(tmp_path):
+    pd.DataFrame({"id": [0, 1], "score": [0.1, 0.9]}).to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "l.csv").write_text("id,target\n0,0\n1,\n")
+    with pytest.raises(SystemExit, match=r"l.csv: labels \(target\) must be 0 or 1; row 1 has nan"):
+        main(["--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "l.csv")])
+
+
 def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     """End to end: a fold checkpoint and the matched filter score the same 12-row HDF5 set."""
     from gwkit.data import write_hdf5

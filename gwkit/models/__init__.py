@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -162,22 +164,45 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra: Any) -> 
     return Path(path)
 
 
+def _load_failure(err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line without torch's advice.
+
+    Torch's message suggests ``weights_only=False``, i.e. running the file's code:
+    never passed on.
+    """
+    text = " ".join(str(err).split())
+    if isinstance(err, pickle.UnpicklingError) and "weights only" in text.lower():
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (f"it holds Python objects other than tensors and plain data{what}; gwkit "
+                "loads checkpoints with weights_only=True and never runs code from a file")
+    if "PytorchStreamReader" in text:
+        return f"truncated or corrupt ({text.split('. ')[0]})"
+    first = text.split(". ")[0][:160]
+    return f"not a PyTorch checkpoint file ({type(err).__name__}{': ' + first if first else ''})"
+
+
 def load_checkpoint(
-    path: str | os.PathLike, map_location: Any = "cpu"
+    path: str | os.PathLike, map_location: Any = "cpu", *, input_length: int | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model saved by :func:`save_checkpoint`; returns ``(model, checkpoint)``.
 
     Loads with ``weights_only=True``. The model is in eval mode, on
-    ``map_location`` when that is a device. Raises ``ValueError`` naming the
-    file when it is not a gwkit checkpoint or names an unknown model.
+    ``map_location`` when that is a device. With ``input_length`` (samples per
+    detector of the data to score), a model built for another length is refused.
+    Raises ``ValueError`` (one line naming the file) when it is not a gwkit
+    checkpoint, names an unknown model, or cannot be rebuilt.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path} is not a gwkit checkpoint: the file is empty (0 bytes; "
+                         "an interrupted copy or download?)")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a gwkit checkpoint: torch.load failed ({err})") from err
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets one line
+        raise ValueError(f"{path} is not a gwkit checkpoint: {_load_failure(err)}") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"{path} is not a gwkit checkpoint (no format={CHECKPOINT_FORMAT!r} entry); "
@@ -203,11 +228,23 @@ def load_checkpoint(
         )
     if not isinstance(checkpoint.get("state_dict"), dict):
         raise ValueError(f"{path} has no 'state_dict' entry")
-    model = create_model(spec["name"], **spec["kwargs"])
+    built_for = spec["kwargs"].get("input_length", _COMPETITION_NSAMPLES)
+    if input_length is not None and built_for != input_length:
+        raise ValueError(
+            f"{path}: {spec['name']} was built for inputs of {built_for} samples per detector, "
+            f"the data has {input_length}"
+        )
+    try:
+        model = create_model(spec["name"], **spec["kwargs"])
+    except (TypeError, ValueError) as err:
+        why = " ".join(str(err).split())
+        raise ValueError(f"{path}: cannot rebuild {spec['name']} from its saved arguments "
+                         f"({why})") from None
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
-        raise ValueError(f"{path}: weights do not fit {spec['name']} ({err})") from err
+        why = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path}: weights do not fit {spec['name']} ({why})") from None
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval(), checkpoint

@@ -93,3 +93,56 @@ def test_non_plain_entries_refused(tmp_path):
     with pytest.raises(ValueError, match="extra"):
         gm.save_checkpoint(tmp_path / "x.pt", model, extra=object())
     assert not list(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- one-line errors
+
+
+def _one_line(err: pytest.ExceptionInfo) -> str:
+    text = str(err.value)
+    assert "\n" not in text and "weights_only=False" not in text and "Re-running" not in text
+    return text
+
+
+def test_empty_file_says_so(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"")
+    with pytest.raises(ValueError) as err:
+        gm.load_checkpoint(tmp_path / "best.pt")
+    assert "best.pt is not a gwkit checkpoint: the file is empty (0 bytes" in _one_line(err)
+
+
+def test_torchs_weights_only_advice_is_never_passed_on(tmp_path):
+    import numpy as np
+
+    torch.save({"x": np.zeros(3)}, tmp_path / "pickled.pt")  # needs code to unpickle
+    with pytest.raises(ValueError) as err:
+        gm.load_checkpoint(tmp_path / "pickled.pt")
+    text = _one_line(err)
+    assert "holds Python objects other than tensors" in text and "never runs code" in text
+    data = (tmp_path / "pickled.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError) as err:
+        gm.load_checkpoint(tmp_path / "cut.pt")
+    assert "cut.pt is not a gwkit checkpoint: truncated or corrupt" in _one_line(err)
+
+
+def test_unknown_constructor_argument_is_a_clear_error(tmp_path):
+    path = gm.save_checkpoint(tmp_path / "ok.pt", gm.create_model("resnet1d_tiny"))
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model"]["kwargs"]["wings"] = 2
+    torch.save(ckpt, tmp_path / "odd.pt")
+    with pytest.raises(ValueError) as err:
+        gm.load_checkpoint(tmp_path / "odd.pt")
+    assert "odd.pt: cannot rebuild resnet1d_tiny from its saved arguments" in _one_line(err)
+    assert "wings" in str(err.value)
+
+
+def test_model_built_for_another_length_is_refused_when_asked(tmp_path):
+    model = gm.create_model("resnet1d_tiny", input_length=2048, global_pool="flatten")
+    path = gm.save_checkpoint(tmp_path / "flat.pt", model)
+    with pytest.raises(ValueError) as err:
+        gm.load_checkpoint(path, input_length=16384)
+    assert ("flat.pt: resnet1d_tiny was built for inputs of 2048 samples per detector, the data "
+            "has 16384") in _one_line(err)
+    loaded, _ = gm.load_checkpoint(path, input_length=2048)
+    assert loaded(torch.randn(1, 2, 2048)).shape == (1, 1)

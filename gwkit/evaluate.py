@@ -238,7 +238,7 @@ def score_runs(runs: Sequence[str], x, *, data_mode: str | None, ensemble: str =
     for ck in find_checkpoints(runs):
         t0 = time.perf_counter()
         try:
-            model, meta = load_checkpoint(ck.path, map_location=dev)
+            model, meta = load_checkpoint(ck.path, map_location=dev, input_length=x.shape[-1])
         except (ValueError, FileNotFoundError) as exc:
             raise EvaluateError(str(exc)) from None
         config = meta.get("config") if isinstance(meta.get("config"), dict) else {}

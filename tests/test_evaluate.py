@@ -256,6 +256,21 @@ def test_cli_nan_label_is_not_called_missing(tmp_path):
         main(["--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "l.csv")])
 
 
+def test_cli_run_built_for_another_length_is_one_line(tmp_path):
+    from gwkit.data import write_hdf5
+    from gwkit.models import create_model, save_checkpoint
+
+    data = write_hdf5(tmp_path / "set.h5", np.zeros((4, 2, 4096), np.float32), y=[0, 1, 0, 1])
+    save_checkpoint(tmp_path / "run" / "fold0.pt",
+                    create_model("resnet1d_tiny", input_length=2048, global_pool="flatten"))
+    with pytest.raises(SystemExit) as err:
+        main(["--runs", str(tmp_path / "run"), "--data", str(data), "--device", "cpu",
+              "--out", str(tmp_path / "rep")])
+    assert "fold0.pt: resnet1d_tiny was built for inputs of 2048 samples per detector, the " \
+           "data has 4096" in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "rep").exists()
+
+
 def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     """End to end: a fold checkpoint and the matched filter score the same 12-row HDF5 set."""
     from gwkit.data import write_hdf5

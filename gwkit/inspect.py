@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gwkit.data.competition import DataError, load_competition_file
+from gwkit.fileio import atomic_write, check_writable
 from gwkit.sim.generator import Recipe, coloured_noise
 from gwkit.sim.whiten import whiten
 
@@ -156,16 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise-rows", type=int, default=300, help="simulated noise rows for the reference")
     p.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = p.parse_args(argv)
+    if args.noise_rows < 1:
+        print(f"error: --noise-rows must be at least 1, got {args.noise_rows}", file=sys.stderr)
+        return 2
     try:
+        if args.json:
+            check_writable(args.json)
         data = load_competition_file(args.file)
-    except (DataError, FileNotFoundError) as exc:
+    except (DataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = inspect_array(data.x, name=str(args.file), noise_rows=args.noise_rows)
     print(report.text())
     if args.json:
-        from gwkit.fileio import atomic_write
-
         with atomic_write(args.json) as fh:
             json.dump(asdict(report), fh, indent=2)
     return 0

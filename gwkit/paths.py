@@ -61,7 +61,7 @@ def output_dir(default: str | os.PathLike = "submissions") -> Path:
 def locate_data(data: str | os.PathLike | None = None, *, filename: str = "test.npy") -> Path:
     """Find ``filename`` (see the module docstring for the order); FileNotFoundError if absent.
 
-    The error lists every place tried and how to point gwkit at the data.
+    The error, one line, lists every place tried and how to point gwkit at the data.
     """
     if data is not None:
         found = _file_in(Path(data), filename)
@@ -77,11 +77,10 @@ def locate_data(data: str | os.PathLike | None = None, *, filename: str = "test.
             found = _file_in(candidate, filename)
             if found is not None:
                 return found
-    places = "\n  ".join(tried)
     raise FileNotFoundError(
-        f"cannot find {filename}; looked in:\n  {places}\n"
-        f"Pass --data PATH or set GWKIT_DATA to the file or its folder "
-        f"(on Kaggle, add the competition {COMPETITION} as an input)."
+        f"cannot find {filename} (looked in {'; '.join(tried)}); pass --data PATH or set "
+        f"GWKIT_DATA to the file or its folder (on Kaggle, add the competition {COMPETITION} "
+        "as an input)"
     )
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gwkit.fileio import atomic_path, atomic_write
+from gwkit.fileio import atomic_path, atomic_write, check_writable
 from gwkit.sim.bank import BankConfig, build_bank
 from gwkit.sim.generator import COMPETITION_SNRS, MODES, Recipe, simulate_competition
 
@@ -46,8 +46,13 @@ def write_dataset(out: Path, x: np.ndarray, params, *, fmt: str = "npy", attrs: 
     return [out / "test.npy", out / "labels.csv", out / "params.csv"]
 
 
+USAGE = ("python -m gwkit.simulate [options] --out DIR       (a competition-like set)\n"
+         "       python -m gwkit.simulate bank --n N --out FILE  (a waveform bank; bank -h)")
+
+
 def _dataset_parser(sub=None) -> argparse.ArgumentParser:
-    p = sub or argparse.ArgumentParser(prog="python -m gwkit.simulate", description=__doc__,
+    p = sub or argparse.ArgumentParser(prog="python -m gwkit.simulate", usage=USAGE,
+                                       description=__doc__,
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--snr", type=float, nargs="+", default=list(COMPETITION_SNRS),
                    help="network SNRs, one block each (default: the competition's 12)")
@@ -77,6 +82,16 @@ def _bank_parser(sub) -> None:
     sub.add_argument("--no-progress", action="store_true")
 
 
+def _writable(out: Path, *, folder: bool) -> bool:
+    """False (after one line on stderr) when ``--out`` cannot be written."""
+    try:
+        check_writable(out, folder=folder)
+    except OSError as exc:
+        print(f"gwkit.simulate: --out {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bank":
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         args = p.parse_args(argv[1:])
         if args.n < 1:
             p.error(f"--n must be >= 1, got {args.n}")
+        if not _writable(args.out, folder=False):
+            return 2
         t0 = time.perf_counter()
         path = build_bank(args.n, args.out, seed=args.seed, config=BankConfig(dtype=args.dtype),
                           workers=args.workers, progress=not args.no_progress)
@@ -98,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if any(s <= 0 for s in args.snr):
         p.error(f"SNRs must be positive, got {args.snr}")
+    if not _writable(args.out, folder=True):  # before minutes of simulation, not after
+        return 2
     competition_draw = args.draw == "competition"
     t0 = time.perf_counter()
     x, params = simulate_competition(

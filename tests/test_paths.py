@@ -92,6 +92,8 @@ def test_not_found_lists_every_place(places, monkeypatch):
     with pytest.raises(FileNotFoundError) as info:
         locate_data()
     message = str(info.value)
+    assert "\n" not in message and ":;" not in message  # one line, read as one
+    assert message.startswith("cannot find test.npy (looked in GWKIT_DATA: ")
     for expected in (
         f"GWKIT_DATA: {places['env']}",
         f"Kaggle input: {places['kaggle'] / COMPETITION}",

@@ -54,6 +54,28 @@ def test_cli_rejects_bad_arguments(tmp_path):
         simulate.main(["--snr", "-3", "--out", str(tmp_path)])
 
 
+def test_unwritable_out_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("simulated before checking --out")
+
+    monkeypatch.setattr(simulate, "simulate_competition", no_simulation)
+    monkeypatch.setattr(simulate, "build_bank", no_simulation)
+    (tmp_path / "file").write_text("x")
+    for args in (["--out", str(tmp_path / "file" / "set")],
+                 ["bank", "--n", "2", "--out", str(tmp_path / "file" / "bank.h5")]):
+        assert simulate.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "cannot write there" in err and "is a file" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_usage_line_names_the_bank_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        simulate.main(["--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert "python -m gwkit.simulate bank --n N --out FILE" in usage
+
+
 def test_inspect_reports_which_channel_carries_signal(tmp_path, capsys):
     out = _run(tmp_path, "i", "--per-snr", "30", "--block-rows", "40", "--nnoise", "4", "--snr", "20", "30")
     assert gw_inspect.main([str(out / "test.npy"), "--noise-rows", "100",

@@ -4,8 +4,15 @@ For each model: trainable parameters, forward FLOPs per sample (counted by
 ``torch.utils.flop_counter.FlopCounterMode``) and forward+backward samples/s on
 CPU (and on CUDA when present), at input ``(batch, 2, 16384)``.
 
-    python benchmarks/model_speed.py                       # all models
+The 2-D path (``spec2d``) is also timed in its two parts: the CQT front-end
+alone (forward; it has no weights) and each ``--backbones`` timm model alone on
+the CQT images (forward+backward), for the image shape that ``--bins-per-octave``,
+``--hop-length`` and ``--image-chans`` give.
+
+    python benchmarks/model_speed.py                       # all models, efficientnet_b0 on CQT
     python benchmarks/model_speed.py --models resnet1d_tiny gw_cnn_baseline --steps 5
+    python benchmarks/model_speed.py --models spec2d --backbones resnet18 mobilenetv3_small_100 \\
+        --bins-per-octave 8 --hop-length 128 --image-chans 1 --threads 1
     python benchmarks/model_speed.py --json runs/model_speed.json
 """
 
@@ -84,6 +91,95 @@ def benchmark(
     return rows
 
 
+def frontend_throughput(
+    cqt: torch.nn.Module, device: torch.device, batch: int, steps: int, input_length: int,
+    channels: int,
+) -> float:
+    """CQT front-end forward samples per second (``channels`` detectors per sample)."""
+    cqt = cqt.to(device)
+    x = torch.randn(batch, channels, input_length, device=device)
+    with torch.no_grad():
+        cqt(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            cqt(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def backbone_throughput(
+    model: torch.nn.Module, device: torch.device, batch: int, steps: int,
+    image_shape: tuple[int, int, int],
+) -> float:
+    """Forward+backward samples per second of a 2-D backbone on ``(batch, *image_shape)`` images."""
+    model = model.to(device).train()
+    x = torch.randn(batch, *image_shape, device=device)
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        model(x).float().sum().backward()
+
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return batch * steps / (time.perf_counter() - start)
+
+
+def benchmark_2d(
+    backbones: list[str], batch: int, steps: int, input_length: int,
+    devices: list[torch.device], bins_per_octave: int, hop_length: int, image_chans: int,
+) -> list[dict[str, Any]]:
+    """The 2-D path in parts: one row for the CQT front-end, one per backbone."""
+    import timm
+
+    from gwkit.models.spectrogram import CQT
+
+    cqt = CQT(bins_per_octave=bins_per_octave, hop_length=hop_length, input_length=input_length)
+    image_shape = (image_chans, *cqt.output_shape(input_length))
+    shape = "x".join(map(str, image_shape))
+    rows: list[dict[str, Any]] = []
+    row: dict[str, Any] = {"part": "cqt front-end", "image": shape, "params": 0}
+    for device in devices:
+        row[f"{device.type}_samples_per_s"] = frontend_throughput(
+            cqt, device, batch, steps, input_length, image_chans
+        )
+    rows.append(row)
+    print(_format_2d_row(row, devices), flush=True)
+    for name in backbones:
+        torch.manual_seed(0)
+        model = timm.create_model(name, in_chans=image_chans, num_classes=1)
+        counter = FlopCounterMode(display=False)
+        model.eval()
+        with torch.no_grad(), counter:
+            model(torch.randn(1, *image_shape))
+        row = {
+            "part": name, "image": shape,
+            "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "gflops_per_sample": counter.get_total_flops() / 1e9,
+        }
+        for device in devices:
+            row[f"{device.type}_samples_per_s"] = backbone_throughput(
+                model, device, batch, steps, image_shape
+            )
+        rows.append(row)
+        print(_format_2d_row(row, devices), flush=True)
+    return rows
+
+
+def _format_2d_row(row: dict[str, Any], devices: list[torch.device]) -> str:
+    speeds = "".join(f"{row[f'{d.type}_samples_per_s']:>16.1f}" for d in devices)
+    flops = f"{row['gflops_per_sample']:>12.3f}" if "gflops_per_sample" in row else f"{'-':>12}"
+    return f"{row['part']:<24}{row['image']:>10}{row['params']:>12,}{flops}{speeds}"
+
+
 def _format_row(row: dict[str, Any], devices: list[torch.device]) -> str:
     speeds = "".join(f"{row[f'{d.type}_samples_per_s']:>16.1f}" for d in devices)
     return f"{row['model']:<18}{row['params']:>12,}{row['gflops_per_sample']:>12.3f}{speeds}"
@@ -95,6 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=8, help="batch size")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per device")
     parser.add_argument("--input-length", type=int, default=16384, help="samples per detector")
+    parser.add_argument("--backbones", nargs="*", default=["efficientnet_b0"],
+                        help="timm 2-D backbones timed on CQT images (none: skip the 2-D table)")
+    parser.add_argument("--bins-per-octave", type=int, default=12, help="CQT bins per octave")
+    parser.add_argument("--hop-length", type=int, default=64, help="CQT hop in samples")
+    parser.add_argument("--image-chans", type=int, default=2, choices=(1, 2),
+                        help="detector channels imaged (1: channel 0 only, competition mode)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-cuda", action="store_true", help="skip CUDA even if present")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
@@ -115,16 +217,25 @@ def main(argv: list[str] | None = None) -> None:
           f"{args.steps} timed steps, {torch.get_num_threads()} CPU threads")
     print(f"{'model':<18}{'params':>12}{'GFLOP/smp':>12}{speeds}")
     rows = benchmark(names, args.batch, args.steps, args.input_length, devices)
+    rows_2d: list[dict[str, Any]] = []
+    if args.backbones:
+        print(f"\n2-D path in parts: CQT front-end (forward) and backbones alone "
+              f"(forward+backward) on (B={args.batch}, C, F, T) images")
+        print(f"{'part':<24}{'CxFxT':>10}{'params':>12}{'GFLOP/smp':>12}{speeds}")
+        rows_2d = benchmark_2d(args.backbones, args.batch, args.steps, args.input_length,
+                               devices, args.bins_per_octave, args.hop_length, args.image_chans)
 
     if args.json:
         meta = {
             "batch": args.batch, "steps": args.steps, "input_length": args.input_length,
+            "bins_per_octave": args.bins_per_octave, "hop_length": args.hop_length,
+            "image_chans": args.image_chans,
             "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
             "platform": platform.platform(),
             "cuda_device": torch.cuda.get_device_name() if len(devices) > 1 else None,
         }
         with atomic_write(args.json) as fh:
-            json.dump({"meta": meta, "results": rows}, fh, indent=2)
+            json.dump({"meta": meta, "results": rows, "results_2d": rows_2d}, fh, indent=2)
         print(f"wrote {args.json}")
 
 

@@ -28,7 +28,7 @@ from timm.models import model_entrypoint
 from torch import nn
 
 from gwkit.fileio import atomic_path
-from gwkit.models import cnn, resnet1d
+from gwkit.models import cnn, resnet1d, spec2d
 from gwkit.models.cnn import GabbardCNN, GWCNNBaseline
 from gwkit.models.frontend import FrontEnd, FrontEndModel, with_frontend
 from gwkit.models.resnet1d import ResNet1d
@@ -53,7 +53,7 @@ CHECKPOINT_FORMAT = "gwkit.checkpoint"
 CHECKPOINT_VERSION = 1
 _RESERVED_KEYS = frozenset({"format", "version", "model", "state_dict"})
 _COMPETITION_NSAMPLES = 16384  # 2 s at 8192 Hz: the models' default input_length
-_MODEL_MODULES = (cnn, resnet1d)
+_MODEL_MODULES = (cnn, resnet1d, spec2d)
 
 
 def list_models(filter: str = "") -> list[str]:

@@ -140,7 +140,8 @@ class CQT(nn.Module):
         fmin, fmax: lowest and highest centre frequency in Hz.
         bins_per_octave: frequency bins per octave (``F = ceil(bpo * log2(fmax / fmin))``).
         hop_length: samples between frames; must divide the input length
-            (``T = L // hop_length``; 64 gives 256 frames of 7.8 ms for 2 s at 8192 Hz).
+            (``T = L // hop_length``; 128 gives 128 frames of 15.6 ms for 2 s at
+            8192 Hz, G2Net's hop of 32 at 2048 Hz; 64 gives 256).
         filter_scale: multiplies ``Q`` (larger: narrower filters, longer in time).
         normalize: ``"instance"`` (each sample's channel to mean 0, std 1) or ``"none"``.
         input_length: samples the filter buffers are built for; other lengths
@@ -157,7 +158,7 @@ class CQT(nn.Module):
         fmin: float = 20.0,
         fmax: float = 500.0,
         bins_per_octave: int = 12,
-        hop_length: int = 64,
+        hop_length: int = 128,
         filter_scale: float = 1.0,
         normalize: NormType = "instance",
         input_length: int = 16384,

@@ -3,6 +3,7 @@
 The competition's noise model is LALSuite's Advanced LIGO design sensitivity
 (``SimNoisePSDAdVDesignSensitivityP1200087``) with a 10 Hz lower cut-off, the
 same for H1 and L1, sampled at the rfft frequencies of a 2 s, 8192 Hz segment.
+PSDs estimated from data (Welch) are :func:`gwkit.strain.whiten.spectral_density`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["design_psd", "estimate_psd", "rfft_frequencies"]
+__all__ = ["design_psd", "rfft_frequencies"]
 
 
 def rfft_frequencies(nsamples: int, sample_rate: float) -> np.ndarray:
@@ -49,34 +50,3 @@ def design_psd(
         raise ValueError(f"sample_rate must be positive (Hz), got {sample_rate}")
     return _design_psd(int(nsamples), float(sample_rate), float(flow))
 
-
-def estimate_psd(
-    strain: np.ndarray,
-    sample_rate: float,
-    *,
-    fftlength: float = 2.0,
-    overlap: float | None = None,
-    nsamples: int | None = None,
-) -> np.ndarray:
-    """Welch estimate of a one-sided PSD (1/Hz) of raw, coloured strain.
-
-    ``fftlength`` and ``overlap`` are in seconds (overlap defaults to half the
-    FFT length, with a Hann window, as gwpy does). When ``nsamples`` is given,
-    the estimate is interpolated onto the rfft bins of an ``nsamples`` segment so
-    it can be passed to :func:`gwkit.sim.whiten.whiten`.
-    """
-    from scipy.signal import welch
-
-    strain = np.asarray(strain, dtype=np.float64)
-    if strain.ndim != 1:
-        raise ValueError(f"strain must be 1-D, got shape {strain.shape}")
-    nperseg = int(round(fftlength * sample_rate))
-    if nperseg > strain.size:
-        raise ValueError(
-            f"fftlength {fftlength} s needs {nperseg} samples, strain has {strain.size}"
-        )
-    noverlap = nperseg // 2 if overlap is None else int(round(overlap * sample_rate))
-    freqs, psd = welch(strain, fs=sample_rate, nperseg=nperseg, noverlap=noverlap)
-    if nsamples is None:
-        return psd
-    return np.interp(rfft_frequencies(nsamples, sample_rate), freqs, psd)

@@ -23,13 +23,21 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_DQ_FLAGS",
+    "DQ_SHORTNAMES",
+    "INJ_SHORTNAMES",
     "StrainSeries",
     "check_coincident",
     "read_gwosc",
     "resample",
+    "write_gwosc",
 ]
 
 DEFAULT_DQ_FLAGS = ("DATA", "CBC_CAT1")  # data present and fit for a CBC search
+#: Bit names of GWOSC's 1 Hz masks (O1 files), bit 0 first.
+DQ_SHORTNAMES = ("DATA", "CBC_CAT1", "CBC_CAT2", "CBC_CAT3", "BURST_CAT1", "BURST_CAT2",
+                 "BURST_CAT3")
+INJ_SHORTNAMES = ("NO_CBC_HW_INJ", "NO_BURST_HW_INJ", "NO_DETCHAR_HW_INJ", "NO_CW_HW_INJ",
+                  "NO_STOCH_HW_INJ")
 _IFO_FROM_NAME = re.compile(r"^[A-Z]-([A-Z][0-9])_")  # H-H1_LOSC_4_V2-1126259446-32.hdf5
 
 
@@ -190,3 +198,43 @@ def resample(series: StrainSeries, sample_rate: float) -> StrainSeries:
 
     data = resample_poly(series.data, ratio.numerator, ratio.denominator)
     return replace(series, data=data, sample_rate=float(sample_rate))
+
+
+def write_gwosc(
+    path: str | os.PathLike,
+    series: StrainSeries,
+    *,
+    dqmask: np.ndarray | None = None,
+    injmask: np.ndarray | None = None,
+) -> Path:
+    """Write ``series`` as a GWOSC-style HDF5 file (atomically) that :func:`read_gwosc` reads.
+
+    ``dqmask``/``injmask``: 1 Hz integer masks (bits as :data:`DQ_SHORTNAMES`,
+    :data:`INJ_SHORTNAMES`); by default every flag is on and no injection runs.
+    For simulated strain or for testing; not a full GWOSC file (no ``meta`` but
+    ``Detector``, ``GPSstart`` and ``Duration``).
+    """
+    import h5py
+
+    from gwkit.fileio import atomic_path
+
+    nseconds = int(np.ceil(series.duration))
+    masks = {
+        "quality/simple": ("DQmask", "DQShortnames", DQ_SHORTNAMES, dqmask),
+        "quality/injections": ("Injmask", "InjShortnames", INJ_SHORTNAMES, injmask),
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        dset = f.create_dataset("strain/Strain", data=np.asarray(series.data, dtype=np.float64))
+        dset.attrs["Xstart"] = series.t0
+        dset.attrs["Xspacing"] = 1.0 / series.sample_rate
+        dset.attrs["Npoints"] = series.nsamples
+        f["meta/Detector"] = series.ifo
+        f["meta/GPSstart"] = series.t0
+        f["meta/Duration"] = series.duration
+        for group, (mask_name, names_name, names, mask) in masks.items():
+            full = (1 << len(names)) - 1
+            mask = np.full(nseconds, full, dtype=np.uint32) if mask is None else mask
+            f.create_dataset(f"{group}/{mask_name}", data=np.asarray(mask, dtype=np.uint32))
+            f[f"{group}/{names_name}"] = np.array([n.encode() for n in names])
+    return path

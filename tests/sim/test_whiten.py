@@ -4,7 +4,7 @@ import scipy.signal
 import torch
 
 from gwkit.sim.generator import coloured_noise
-from gwkit.sim.psd import design_psd, estimate_psd
+from gwkit.sim.psd import design_psd
 from gwkit.sim.whiten import central_window, tukey, whiten, whiten_torch, whitening_filter
 
 FS, N = 8192.0, 16384
@@ -81,12 +81,3 @@ def test_whitening_is_linear_and_torch_matches(rng):
     with pytest.raises(ValueError, match="bins"):
         whiten(a[..., :1000], psd)
 
-
-def test_estimate_psd_recovers_design_psd():
-    rng = np.random.default_rng(1)
-    psd = design_psd()
-    strain = np.concatenate([coloured_noise(rng, psd, N, FS, nchannels=1)[0] for _ in range(16)])
-    est = estimate_psd(strain, FS, fftlength=1.0, nsamples=N)
-    band = slice(2 * 30, 2 * 1000)
-    ratio = est[band] / psd[band]
-    assert 0.8 < np.median(ratio) < 1.2

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 __all__ = ["accuracy", "per_snr_auc", "roc_auc", "snr_key"]
 
@@ -23,6 +22,8 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
         raise ValueError(f"y has {y.size} rows, score {score.size}")
     if np.unique(y).size < 2:
         return math.nan
+    from sklearn.metrics import roc_auc_score  # here: importing sklearn takes ~1 s
+
     return float(roc_auc_score(y, score))
 
 

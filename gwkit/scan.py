@@ -136,44 +136,43 @@ def whiten_strain(
 class Ensemble:
     """Fold checkpoints of one or more runs; score = mean logit over folds, then over runs."""
 
-    members: list[tuple[str, str, torch.nn.Module]]  # (run, fold, model)
+    members: list  # gwkit.inference.Detector, one per fold checkpoint
     mode: str  # data mode the checkpoints were trained in
     device: torch.device
     batch_size: int = 128
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Scores (logits) of windows ``x`` of shape ``(n, 2, 16384)``."""
-        from gwkit.predict import predict_checkpoint
+        from gwkit.inference import ensemble, predict_logits
 
         per_run: dict[str, list[np.ndarray]] = {}
-        for run, _, model in self.members:
-            z = predict_checkpoint(model, x, [(1.0, False)], self.batch_size, self.device)
-            per_run.setdefault(run, []).append(z)
-        return np.mean([np.mean(folds, axis=0) for folds in per_run.values()], axis=0)
+        for det in self.members:
+            z = predict_logits(det, x, [(1.0, False)], self.batch_size, self.device)
+            per_run.setdefault(det.checkpoint.run, []).append(z)
+        return ensemble(list(per_run.values()), "logit")
 
     def describe(self) -> str:
         runs: dict[str, int] = {}
-        for run, _, _ in self.members:
-            runs[run] = runs.get(run, 0) + 1
+        for det in self.members:
+            runs[det.checkpoint.run] = runs.get(det.checkpoint.run, 0) + 1
         return ", ".join(f"{run} ({n} fold{'s' * (n > 1)})" for run, n in runs.items())
 
 
 def load_ensemble(
     runs: Sequence[str | Path], device: torch.device, batch_size: int = 128
 ) -> Ensemble:
-    """Every fold checkpoint under ``runs`` (as ``gwkit.predict`` finds them), in eval mode."""
-    from gwkit.models import load_checkpoint
-    from gwkit.predict import find_checkpoints
+    """Every fold checkpoint under ``runs`` (``gwkit.inference.find_checkpoints``), loaded.
 
-    members, modes = [], set()
-    for ck in find_checkpoints(runs):
-        model, meta = load_checkpoint(ck.path, map_location=device)
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        modes.add(config.get("mode", "competition"))
-        members.append((ck.run, ck.fold, model))
+    ValueError (``gwkit.inference.InferenceError``) naming the file when a run
+    has no checkpoint or one cannot score 2 s windows, or when the runs mix modes.
+    """
+    from gwkit.inference import find_checkpoints, load_detector
+
+    members = [load_detector(ck, device, nsamples=WINDOW) for ck in find_checkpoints(runs)]
+    modes = sorted({det.mode for det in members})
     if len(modes) > 1:
-        raise ValueError(f"the runs mix data modes {sorted(modes)}; scan one mode at a time")
-    return Ensemble(members, modes.pop(), device, batch_size)
+        raise ValueError(f"the runs mix data modes {modes}; scan one mode at a time")
+    return Ensemble(members, modes[0], device, batch_size)
 
 
 # --------------------------------------------------------------------------- scanning
@@ -340,7 +339,7 @@ def write_outputs(out: Path, result: ScanResult, summary: dict, fmt: str) -> lis
         for name, columns in tables.items():
             path = out / f"{name}.csv"
             with atomic_write(path, newline="") as fh:
-                pd.DataFrame(columns).to_csv(fh, index=False, float_format="%.6f")
+                pd.DataFrame(columns).to_csv(fh, index=False)
             written.append(path)
     path = out / "summary.json"
     with atomic_write(path) as fh:

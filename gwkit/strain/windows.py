@@ -68,12 +68,18 @@ def fill_band(
 
 @functools.lru_cache(maxsize=4)
 def _design_filters(nsamples: int, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
-    """(design PSD, re-colouring response: the inverse of the competition's whitening filter)."""
+    """(design PSD, re-colouring response), both scaled so the response peaks at 1.
+
+    The response is the inverse of the competition's whitening filter; scaling
+    it and the PSD together (by ``g`` and ``1 / g**2``) leaves the composition
+    unchanged and keeps every intermediate value O(1), so float32 is enough.
+    """
     psd = design_psd(nsamples, sample_rate)
     filt = whitening_filter(psd, sample_rate)
     recolour = np.zeros_like(filt)
     recolour[filt > 0] = 1.0 / filt[filt > 0]
-    return psd, recolour
+    scale = recolour.max()
+    return psd / scale**2, recolour / scale
 
 
 def competition_rows(windows: torch.Tensor, sample_rate: float = 8192.0) -> torch.Tensor:
@@ -81,12 +87,13 @@ def competition_rows(windows: torch.Tensor, sample_rate: float = 8192.0) -> torc
 
     Re-colour with the design PSD, then the competition's whitening (Tukey(1/8)
     window, design PSD, circular): the edges taper exactly as in training, the
-    middle is the input above 10 Hz. Returns float32 on ``windows``' device.
+    middle is the input above 10 Hz. Computed in float32 on ``windows``' device;
+    returns float32.
     """
     nsamples = windows.shape[-1]
     psd, recolour = _design_filters(int(nsamples), float(sample_rate))
-    response = torch.as_tensor(recolour, dtype=torch.float64, device=windows.device)
+    response = torch.as_tensor(recolour, dtype=torch.float32, device=windows.device)
     coloured = torch.fft.irfft(
-        torch.fft.rfft(windows.to(torch.float64), dim=-1) * response, n=nsamples, dim=-1
+        torch.fft.rfft(windows.to(torch.float32), dim=-1) * response, n=nsamples, dim=-1
     )
-    return whiten_torch(coloured, psd, sample_rate).to(torch.float32)
+    return whiten_torch(coloured, psd, sample_rate)

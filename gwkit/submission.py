@@ -276,8 +276,9 @@ def input_problem(record: dict[str, Any], reference: str | os.PathLike | None = 
     path = Path(source["path"])
     marker = _simulation_marker(path)
     if source.get("simulated") or marker is not None:
-        beside = marker.name if marker is not None else "labels.csv"
-        return f"it was made from {path}, a simulated set ({beside} beside it)"
+        beside = f"{marker.name} beside it" if marker is not None else \
+            f"{' or '.join(SIMULATION_MARKERS)} beside it when predicted"
+        return f"it was made from {path}, a simulated set ({beside})"
     if reference is not None:
         expected = file_sha256(reference)
         if source.get("sha256") != expected:

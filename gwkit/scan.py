@@ -494,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     nsec = white.data.shape[-1] / white.sample_rate
     print(f"whitened: Welch median PSD ({args.fftlength:g} s segments, "
           f"{args.overlap:g} s overlap), "
-          f"{args.fduration:g} s filter, {white.band[0]:g}-{white.band[1]:g} Hz; noise level "
+          f"{args.fduration:g} s filter, {white.band[0]:g}-{white.band[1]:g} Hz"
+          + (" (above: seeded white noise)" if white.band[1] < white.sample_rate / 2 else "")
+          + "; noise level "
           + ", ".join(f"{ifo} {lv:.3f}" for ifo, lv in zip(white.ifos, white.level))
           + f" (1 = white); {nsec:g} s after cropping")
     print(f"models: {ensemble.describe()}, {ensemble.mode} mode; channels: "

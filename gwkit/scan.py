@@ -245,31 +245,19 @@ def scan(
         kind = "slides" if ensemble.mode == "physical" else "offsource"
     if kind not in ("slides", "offsource"):
         raise ValueError(f"background must be auto, slides or offsource, got {background!r}")
+    shifts = [0]
+    if kind == "slides":
+        shifts = _slide_shifts(white, _samples(slide_step, fs, "slide_step"), slides)
     # on-source: the loudest trigger's time +- exclude, in samples of the whitened series
     event = (loudest.time - white.t0) * fs
-    lo, hi = event - exclude * fs, event + exclude * fs
-    nstep = _samples(slide_step, fs, "slide_step")
-    if kind == "slides":
-        if white.data.shape[0] < 2:
-            raise ValueError("time slides need two detectors")
-        most = (nsamples - 1) // nstep
-        nslides = most if slides is None else slides
-        if not 1 <= nslides <= most:
-            raise ValueError(
-                f"slides={nslides}: {nsamples / fs:.1f} s of data allow 1 to {most} slides "
-                f"of {slide_step} s"
-            )
-        shifts = [k * nstep for k in range(1, nslides + 1)]
-    else:
-        shifts = [0]
+    on_source = (event - exclude * fs, event + exclude * fs)
     rows: dict[str, list[np.ndarray]] = {"slide": [], "shift": [], "time": [], "score": []}
     maxima: list[float] = []
     for k, shift in enumerate(shifts, start=1 if kind == "slides" else 0):
         z = scores if shift == 0 else score_windows(ensemble, white, nstride, shift)
         # channel 0 holds data [s, s + WINDOW); channel 1 the data from s - shift (circularly)
-        dropped = overlaps(starts, WINDOW, lo, hi) | overlaps(
-            (starts - shift) % nsamples, WINDOW, lo, hi, period=nsamples)
-        keep = ~dropped
+        keep = ~(overlaps(starts, WINDOW, *on_source)
+                 | overlaps((starts - shift) % nsamples, WINDOW, *on_source, period=nsamples))
         nkeep = int(keep.sum())
         for key, value in (("slide", np.full(nkeep, k)), ("shift", np.full(nkeep, shift / fs)),
                            ("time", times[keep]), ("score", z[keep])):
@@ -288,6 +276,21 @@ def scan(
     bg_max = float(bg["score"].max()) if bg["score"].size else -math.inf
     return ScanResult(times, scores, triggers, loudest, rate, bound, kind, bg, duration, bg_max,
                       per_trigger)
+
+
+def _slide_shifts(white: Whitened, nstep: int, slides: int | None) -> list[int]:
+    """Shifts in samples of channel 1: ``k * nstep`` for k = 1..slides (default: all that fit)."""
+    nsamples = white.data.shape[-1]
+    if white.data.shape[0] < 2:
+        raise ValueError("time slides need two detectors")
+    most = (nsamples - 1) // nstep
+    nslides = most if slides is None else slides
+    if not 1 <= nslides <= most:
+        raise ValueError(
+            f"slides={nslides}: {nsamples / white.sample_rate:.1f} s of data allow 1 to {most} "
+            f"slides of {nstep / white.sample_rate:g} s"
+        )
+    return [k * nstep for k in range(1, nslides + 1)]
 
 
 def _samples(seconds: float, sample_rate: float, name: str) -> int:

@@ -85,6 +85,8 @@ __all__ = [
     "matched_filter",
     "matched_filter_statistic",
     "fitting_factor",
+    "prior_weights",
+    "build_filter_bank",
 ]
 
 FilterMode = Literal["competition", "physical"]
@@ -92,6 +94,7 @@ BANK_FORMAT = 1
 _LEAD_MARGIN = 0.5  # s of waveform generated before the template's first sample
 _PLACEMENT = 20  # spawn-key root of the bank's candidate draws
 _FIRST_GROUP = 24  # templates nearest in chirp mass checked first during placement
+_PRIOR_DRAWS = 21  # spawn-key root of the prior draws that weight the templates
 
 
 def _default_ref_index(recipe: Recipe) -> int:
@@ -184,15 +187,6 @@ def _filters(templates: np.ndarray, nbins: int, device):
     tf = _spectra(templates, nbins, device)
     sigma = torch.sqrt(2.0 / n * (tf.abs() ** 2).sum(-1, keepdim=True))
     return (2.0 / n) * tf.conj() / sigma
-
-
-def _window_index(lo: float, hi: float, stride: int, nout: int) -> tuple[np.ndarray, np.ndarray]:
-    """Output indices (mod P) covering template shifts [lo, hi] samples, one extra each side.
-
-    Returns (indices into the length-P series, shift in samples of each).
-    """
-    j = np.arange(math.floor(lo / stride) - 1, math.ceil(hi / stride) + 2)
-    return np.mod(j, nout), j * stride
 
 
 # ----------------------------------------------------------------------------- the bank
@@ -504,18 +498,6 @@ class MatchedFilterResult:
     snr_channel: np.ndarray
 
 
-def _refine(y, arg):
-    """Parabolic peak of y (..., W) at interior argmax ``arg``: (value, fractional offset)."""
-    torch = _torch()
-    y0 = y.gather(-1, arg[..., None])[..., 0]
-    ym = y.gather(-1, (arg - 1)[..., None])[..., 0]
-    yp = y.gather(-1, (arg + 1)[..., None])[..., 0]
-    den = ym - 2 * y0 + yp
-    safe = torch.where(den < 0, den, torch.full_like(den, -1.0))
-    delta = torch.where(den < 0, 0.5 * (ym - yp) / safe, torch.zeros_like(den)).clamp(-0.5, 0.5)
-    return y0 - 0.25 * (ym - yp) * delta, delta
-
-
 def matched_filter(
     x: np.ndarray,
     bank: TemplateBank,
@@ -533,93 +515,36 @@ def matched_filter(
 ) -> MatchedFilterResult:
     """Maximise the matched filter over templates and merger time for each row of ``x``.
 
-    ``x``: whitened strain (N, 2, nsamples) (or (N, nsamples) for one channel
-    in competition mode), numpy (memory-mapped is fine: read ``batch`` rows at a
-    time). ``mode``: which channels carry signal and how they combine (module
-    docstring). ``f_max`` (Hz) and ``stride`` (samples) set the resolution;
-    ``margin`` (samples) widens ``peak_range`` (default: the bank's recipe)
-    for detector delays; ``max_shift`` (s) is the L1-H1 shift allowed in
-    physical mode. ``device``: a torch device ("cpu", "cuda").
+    The reference: every template filtered exactly (no low-rank compression),
+    by :class:`gwkit.sim.mf_features.MatchedFilter`. ``x``: whitened strain
+    (N, 2, nsamples) (or (N, nsamples) for one channel in competition mode),
+    numpy (memory-mapped is fine: read ``batch`` rows at a time). ``mode``:
+    which channels carry signal and how they combine (module docstring).
+    ``f_max`` (Hz) and ``stride`` (samples) set the resolution; ``margin``
+    (samples) widens ``peak_range`` (default: the bank's recipe) for detector
+    delays; ``max_shift`` (s) is the L1-H1 shift allowed in physical mode.
+    ``device``: a torch device ("cpu", "cuda").
     """
-    torch = _torch()
-    if mode not in ("competition", "physical"):
-        raise ValueError(f"mode must be 'competition' or 'physical', got {mode!r}")
+    from gwkit.sim.mf_features import FilterBank, MatchedFilter
+
     if batch < 1 or template_batch < 1:
         raise ValueError(f"batch sizes must be >= 1, got {batch} and {template_batch}")
     if len(bank) == 0:
         raise ValueError("the template bank is empty")
-    recipe = bank.recipe
-    n = recipe.nsamples
+    n = bank.recipe.nsamples
     if x.ndim == 2 and mode == "competition":
         x = x[:, None, :]
     if x.ndim != 3 or x.shape[-1] != n or x.shape[1] < (2 if mode == "physical" else 1):
         raise ValueError(f"x must be (N, 2, {n}), got {x.shape}")
-    channels = [0, 1] if mode == "physical" else [0]
-    nbins, nout = _nbins(n, recipe.sample_rate, f_max, stride)
-    lo, hi = peak_range or recipe.peak_range
-    shift_lo, shift_hi = lo - margin - bank.ref_index, hi - 1 + margin - bank.ref_index
-    if mode == "physical":
-        pad = int(math.ceil(max_shift * recipe.sample_rate / stride))
-        shift_lo, shift_hi = shift_lo - pad * stride, shift_hi + pad * stride
-    else:
-        pad = 0
-    idx_np, shifts = _window_index(shift_lo, shift_hi, stride, nout)
-    idx = torch.as_tensor(idx_np, device=device)
-    filt = _filters(bank.templates, nbins, device)
-    nrows, k = x.shape[0], len(bank)
-    out_snr = np.zeros(nrows)
-    out_tpl = np.zeros(nrows, dtype=np.int64)
-    out_peak = np.zeros(nrows)
-    out_ch = np.zeros((nrows, 2))
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for start in range(0, nrows, batch):
-            rows = slice(start, min(start + batch, nrows))
-            xf = _spectra(np.asarray(x[rows][:, channels]), nbins, device)  # (b, C, M)
-            b = xf.shape[0]
-            best = torch.full((b,), -1.0, dtype=torch.float32, device=device)
-            best_k = torch.zeros(b, dtype=torch.int64, device=device)
-            best_j = torch.zeros(b, device=device)
-            best_c = torch.zeros((b, 2), device=device)
-            for k0 in range(0, k, template_batch):
-                f = filt[k0:k0 + template_batch]  # (kb, M)
-                z = torch.fft.ifft(xf[:, :, None, :] * f[None, None], n=nout, norm="forward")
-                p2 = (z.index_select(-1, idx).abs() ** 2)  # (b, C, kb, W)
-                y = p2[:, 0]
-                if mode == "physical":
-                    other = torch.nn.functional.max_pool1d(
-                        p2[:, 1].reshape(-1, 1, p2.shape[-1]), 2 * pad + 1, stride=1, padding=pad,
-                    ).reshape(y.shape)
-                    y = y + other
-                    y = y[..., pad:y.shape[-1] - pad]  # centres whose full +-shift range exists
-                inner = y[..., 1:-1]
-                arg = inner.argmax(-1) + 1
-                val, delta = _refine(y, arg)  # (b, kb)
-                vmax, kk = val.max(-1)
-                better = vmax > best
-                best = torch.where(better, vmax, best)
-                best_k = torch.where(better, kk + k0, best_k)
-                jj = arg.gather(-1, kk[:, None])[:, 0]
-                dd = delta.gather(-1, kk[:, None])[:, 0]
-                best_j = torch.where(better, jj.to(best_j.dtype) + dd, best_j)
-                ch0 = p2[:, 0].gather(1, kk[:, None, None].expand(-1, 1, p2.shape[-1]))[:, 0]
-                c0 = ch0.gather(-1, (jj + pad)[:, None])[:, 0]
-                c1 = (y.gather(1, kk[:, None, None].expand(-1, 1, y.shape[-1]))[:, 0]
-                      .gather(-1, jj[:, None])[:, 0] - c0) if mode == "physical" else 0 * c0
-                best_c = torch.where(better[:, None], torch.stack([c0, c1], -1), best_c)
-            out_snr[rows] = best.clamp_min(0).sqrt().double().cpu().numpy()
-            out_tpl[rows] = best_k.cpu().numpy()
-            j = best_j.double().cpu().numpy() + pad
-            out_peak[rows] = bank.ref_index + np.interp(j, np.arange(shifts.size), shifts)
-            out_ch[rows] = best_c.clamp_min(0).sqrt().double().cpu().numpy()
-            if progress:
-                done = rows.stop
-                rate = done / max(time.perf_counter() - t0, 1e-9)
-                print(f"\rmatched filter: {done}/{nrows} rows ({rate:.1f}/s)", end="", flush=True,
-                      file=sys.stderr)
-    if progress:
-        print(flush=True, file=sys.stderr)
-    return MatchedFilterResult(out_snr, out_tpl, out_peak, out_ch)
+    filters = FilterBank.from_templates(bank, f_max=f_max, stride=stride, tolerance=None)
+    if peak_range is not None:
+        filters.peak_range = tuple(peak_range)
+    mf = MatchedFilter(filters, mode=mode, margin=margin, max_shift=max_shift,
+                       template_batch=template_batch).to(device)
+    feats = mf.features(x, batch=batch, progress=progress)
+    return MatchedFilterResult(feats["mf_snr"], feats["mf_template"].astype(np.int64),
+                               feats["mf_time"] * bank.recipe.sample_rate,
+                               feats["mf_snr_channel"])
 
 
 def matched_filter_statistic(
@@ -650,3 +575,64 @@ def fitting_factor(
         raise ValueError("a signal is identically zero")
     res = matched_filter(signals / norm[:, None], bank, mode="competition", **kwargs)
     return res.snr, res.template
+
+
+def prior_weights(
+    bank: TemplateBank,
+    *,
+    n_draws: int = 4000,
+    seed: int = 0,
+    pseudocount: float = 0.5,
+    workers: int = 1,
+    progress: bool = False,
+    **filter_kwargs,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prior weight of each template and the fitting factors of the prior draws.
+
+    ``n_draws`` mass pairs from ``bank.recipe.masses`` (seeded), each matched
+    against the bank (:class:`gwkit.sim.mf_features.MatchedFilter` with
+    ``filter_kwargs``: ``f_max``, ``stride``, ``tolerance``); the weight of
+    template k is the share of draws it matches best (plus ``pseudocount``
+    per template, so no template weighs zero). Returns (weights (K,), fitting
+    factor of every draw (n_draws,)).
+    """
+    from gwkit.sim.mf_features import FilterBank, MatchedFilter
+
+    if n_draws < 1 or pseudocount < 0:
+        raise ValueError(f"need n_draws >= 1 and pseudocount >= 0, got {n_draws}, {pseudocount}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_PRIOR_DRAWS,)))
+    jobs = [(*bank.recipe.masses.sample(rng), bank.recipe, bank.ref_index) for _ in range(n_draws)]
+    signals = np.stack(_map(_template_job, jobs, workers))[:, None, :]
+    mf = MatchedFilter(FilterBank.from_templates(bank, **filter_kwargs))
+    feats = mf.features(signals, progress=progress)
+    counts = np.bincount(feats["mf_template"].astype(np.int64), minlength=len(bank)) + pseudocount
+    return counts / counts.sum(), feats["mf_snr"]
+
+
+def build_filter_bank(
+    bank: TemplateBank,
+    *,
+    f_max: float = 1023.5,
+    stride: int = 8,
+    tolerance: float = 1e-3,
+    n_draws: int = 4000,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+):
+    """The compressed, prior-weighted :class:`gwkit.sim.mf_features.FilterBank` of ``bank``.
+
+    Templates are weighted by the mass prior (:func:`prior_weights`). Its ``info`` records
+    the fitting factor of the prior draws against it (mean and 5th
+    percentile), with the filter's own band and time grid.
+    """
+    from gwkit.sim.mf_features import FilterBank
+
+    kwargs = dict(f_max=f_max, stride=stride, tolerance=tolerance)
+    weight, ff = prior_weights(bank, n_draws=n_draws, seed=seed, workers=workers,
+                               progress=progress, **kwargs)
+    filters = FilterBank.from_templates(bank, weight=weight, **kwargs)
+    filters.info.update(prior_draws=int(n_draws), prior_seed=int(seed),
+                        fitting_factor_mean=float(ff.mean()),
+                        fitting_factor_p05=float(np.percentile(ff, 5)))
+    return filters

@@ -1,0 +1,164 @@
+"""Fit the hybrid detector of a trained run: its network logits stacked with matched-filter features.
+
+    python -m gwkit.hybrid --runs runs/gwkit_resnet                 # build a filter bank, fit
+    python -m gwkit.hybrid --runs runs/a --filter-bank weights/gwkit_resnet/mf_bank.h5
+
+The stacker (:mod:`gwkit.stack`) is fitted on the run's out-of-fold
+validation rows: ``fold<k>/val.h5`` (the fixed validation set
+``gwkit.train`` writes) with the fold model's logits from ``fold<k>/oof.csv``.
+No row any fold model trained on enters the fit, and the stacker's own CV
+keeps each waveform's rows in one fold. Outputs in the run folder:
+``stacker.json`` (plain JSON) and ``mf_bank.h5`` (the filter bank, a few MB;
+built once from an IMRPhenomD template bank with LALSuite unless
+``--filter-bank`` names one). ``python -m gwkit.predict`` then applies it to
+the run by default; neither needs LALSuite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gwkit.stack import (
+    DEFAULT_FEATURES,
+    KNOWN_FEATURES,
+    STACKER_FILE,
+    StackError,
+    feature_table,
+    fit_stacker,
+    matched_filter_features,
+    row_groups,
+    sha256,
+)
+
+BANK_FILE = "mf_bank.h5"
+
+
+class HybridError(SystemExit):
+    def __init__(self, message: str):
+        super().__init__(f"gwkit.hybrid: {message}")
+
+
+def _folds(run: Path) -> list[Path]:
+    """Fold folders holding ``oof.csv``; HybridError when one lacks its ``val.h5``."""
+    folds = sorted(p.parent for p in run.glob("fold*/oof.csv"))
+    if not folds:
+        raise HybridError(f"{run}: no fold*/oof.csv (train the run with python -m gwkit.train)")
+    missing = [str(f / "val.h5") for f in folds if not (f / "val.h5").is_file()]
+    if missing:
+        raise HybridError(f"{run}: validation sets missing ({', '.join(missing)}); the stacker is "
+                          "fitted on the rows gwkit.train held out, which it writes there")
+    return folds
+
+
+def _run_mode(run: Path) -> str:
+    from gwkit.config import ConfigError, load_config
+
+    path = run / "config.yaml"
+    if not path.is_file():
+        return "competition"
+    try:
+        return load_config(path).val_mode
+    except ConfigError as exc:
+        raise HybridError(f"{path}: {exc}") from None
+
+
+def _filter_bank(args: argparse.Namespace, run: Path) -> Path:
+    """The filter bank inside the run folder (copied, or built with LALSuite)."""
+    target = run / BANK_FILE
+    if args.filter_bank:
+        source = Path(args.filter_bank)
+        if not source.is_file():
+            raise HybridError(f"--filter-bank {source}: no such file")
+        if source.resolve() != target.resolve():
+            shutil.copyfile(source, target)
+        return target
+    if target.is_file():
+        return target
+    from gwkit.sim.matched_filter import TemplateBank, build_filter_bank
+
+    print(f"building the filter bank (min match {args.min_match}; once, cached in "
+          f"{args.cache}/) ...", file=sys.stderr)
+    bank, path = TemplateBank.cached(cache_dir=args.cache, min_match=args.min_match, seed=0,
+                                     workers=args.workers, progress=True)
+    filters = build_filter_bank(bank, workers=args.workers)
+    filters.save(target)
+    print(f"  {path}: {len(filters)} templates, rank {filters.rank}, mean fitting factor "
+          f"{filters.info['fitting_factor_mean']:.4f} on the mass prior", file=sys.stderr)
+    return target
+
+
+def _table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFrame:
+    """OOF logits, labels and matched-filter features of every fold's validation rows."""
+    from gwkit.engine import FixedSet
+
+    parts = []
+    for fold in _folds(run):
+        val = FixedSet.load(fold / "val.h5")
+        oof = pd.read_csv(fold / "oof.csv").sort_values("id").reset_index(drop=True)
+        same = (len(oof) == len(val) and np.array_equal(oof["target"].to_numpy(), val.y)
+                and np.array_equal(oof["waveform_id"].to_numpy(), val.waveform_id))
+        if not same:
+            raise HybridError(f"{fold}: oof.csv and val.h5 hold different rows")
+        t0 = time.perf_counter()
+        mf = matched_filter_features(bank, val.x, mode=mode, device=device)
+        print(f"  {fold.name}: {len(val)} rows filtered in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+        table = feature_table(oof["logit"].to_numpy(), mf)
+        for column in ("id", "target", "snr", "waveform_id"):
+            table[column] = oof[column].to_numpy()
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m gwkit.hybrid", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", required=True, metavar="RUN",
+                   help="the trained run folder (fold*/oof.csv and fold*/val.h5)")
+    p.add_argument("--filter-bank", default=None, metavar="H5",
+                   help=f"a filter bank file to use (default: {BANK_FILE} in the run, else build one)")
+    p.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES),
+                   choices=KNOWN_FEATURES, help="stacking features (default: %(default)s)")
+    p.add_argument("--min-match", type=float, default=0.97,
+                   help="template bank minimal match when building (default: %(default)s)")
+    p.add_argument("--cache", default="cache", help="where built template banks are cached")
+    p.add_argument("--workers", type=int, default=2, help="processes for building the bank")
+    p.add_argument("--device", default="cpu", help="torch device of the matched filter")
+    p.add_argument("--seed", type=int, default=0, help="seed of the stacker's CV folds")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run = Path(args.runs)
+    if not run.is_dir():
+        raise HybridError(f"run {run} is not a folder")
+    _folds(run)  # before any work
+    mode = _run_mode(run)
+    bank = _filter_bank(args, run)
+    try:
+        table = _table(run, bank, mode, args.device)
+        stacker, oof = fit_stacker(table, table["target"].to_numpy(),
+                                   row_groups(table["waveform_id"].to_numpy()), args.features,
+                                   seed=args.seed, snr=table["snr"].to_numpy())
+    except StackError as exc:
+        raise HybridError(str(exc)) from None
+    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, BANK_FILE, sha256(bank)
+    path = stacker.save(run / STACKER_FILE)
+    auc = stacker.cv["auc"]
+    inputs = ", ".join(f"{k} {v:.4f}" for k, v in auc.items() if k != "stacked")
+    print(f"hybrid CV AUC {auc['stacked']:.4f} over {len(table)} out-of-fold rows "
+          f"(alone: {inputs}); wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

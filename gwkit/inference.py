@@ -1,0 +1,324 @@
+"""Inference as a library: fold checkpoints -> detection logits -> one ensembled logit per row.
+
+Everything that turns trained checkpoints into scores lives here, for
+``gwkit.predict``, ``gwkit.evaluate``, ``gwkit.scan`` and the benchmarks:
+
+* discovery: :func:`find_checkpoints` (``fold*/best.pt`` of a training run,
+  or ``*.pt`` files directly in a folder, e.g. ``weights/<preset>/fold0.pt``);
+* loading: :func:`load_detector` rebuilds a checkpoint's model and checks
+  that it fits the data (input length, one or two outputs);
+* scoring: :func:`predict_logits` with test-time augmentation views
+  (:func:`tta_views`);
+* combining: :func:`ensemble` over folds, then runs.
+
+Scores are **logits** end to end (log-odds of a signal): probabilities of
+confident rows saturate at exactly 1.0 in float32 (at ~17 in float64 they
+are still distinct, at ~37 no longer), which ties the loudest noise with the
+loudest signals and costs sensitivity at low false-alarm rates. A two-output
+model (the course CNN's softmax head) scores the log-odds of class 1 over
+class 0. Probabilities are made once, at the very end, by
+:func:`submission_target`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy.special import expit
+from scipy.stats import rankdata
+
+__all__ = [
+    "ENSEMBLE_CHOICES",
+    "TTA_CHOICES",
+    "Checkpoint",
+    "Detector",
+    "InferenceError",
+    "ensemble",
+    "find_checkpoints",
+    "load_detector",
+    "predict_logits",
+    "score_runs",
+    "submission_target",
+    "tta_views",
+]
+
+TTA_CHOICES = ("none", "flip", "all")
+ENSEMBLE_CHOICES = ("logit", "mean", "rank")
+Ensemble = Literal["logit", "mean", "rank"]
+#: Beyond this |logit| the submission target leaves the sigmoid for a slower tail (see below).
+_TAIL_LOGIT = 20.0
+
+
+class InferenceError(ValueError):
+    """Checkpoints or data that cannot be scored; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One fold checkpoint of a run."""
+
+    run: str  # display name of the run (unique among the runs scored together)
+    fold: str  # fold name ("fold0") or the .pt file's stem
+    path: Path
+    run_dir: Path
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+def _visible(path: Path) -> bool:
+    """False for hidden files and folders (e.g. the temporary files of an interrupted write)."""
+    return not path.name.startswith(".")
+
+
+def run_checkpoints(folder: Path) -> list[Path]:
+    """``fold*/best.pt`` in ``folder``, else ``*.pt`` directly in it (sorted, hidden files skipped)."""
+    found = sorted(p for p in folder.glob("fold*/best.pt") if p.is_file() and _visible(p.parent))
+    if found:
+        return found
+    return sorted(p for p in folder.glob("*.pt") if p.is_file() and _visible(p))
+
+
+def _find_runs(root: Path, depth: int = 3) -> list[Path]:
+    """Folders at or below ``root`` that hold checkpoints (not searched below a run)."""
+    if run_checkpoints(root):
+        return [root]
+    if depth == 0:
+        return []
+    runs: list[Path] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and _visible(p)):
+        runs.extend(_find_runs(sub, depth - 1))
+    return runs
+
+
+def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
+    """Every fold checkpoint of every run; :class:`InferenceError` when a run has none.
+
+    A run is a ``.pt`` file, a folder holding ``fold*/best.pt`` or ``*.pt``, or a
+    folder of such folders (searched three levels deep).
+    """
+    out: list[Checkpoint] = []
+    names: set[str] = set()
+    for given in runs:
+        root = Path(given)
+        if root.is_file() and root.suffix == ".pt":
+            run_dirs, files = [root.parent], {root.parent: [root]}
+        elif root.is_dir():
+            run_dirs = _find_runs(root)
+            files = {d: run_checkpoints(d) for d in run_dirs}
+        else:
+            raise InferenceError(f"run {root} does not exist")
+        if not run_dirs:
+            raise InferenceError(f"no checkpoint found under {root} "
+                                 "(expected fold*/best.pt or *.pt files)")
+        for run_dir in run_dirs:
+            name = run_dir.name or "run"
+            base, k = name, 1
+            while name in names:
+                k += 1
+                name = f"{base}-{k}"
+            names.add(name)
+            for path in files[run_dir]:
+                fold = path.parent.name if path.name == "best.pt" else path.stem
+                out.append(Checkpoint(name, fold, path, run_dir))
+    if not out:
+        raise InferenceError("no checkpoint found (pass --runs RUN_DIR)")
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class Detector:
+    """A loaded checkpoint: the model (eval mode, on its device) and what it was trained on."""
+
+    checkpoint: Checkpoint
+    model: Any  # torch.nn.Module
+    config: dict = field(default_factory=dict)
+    input_length: int | None = None  # raw samples the model takes (None: any)
+    num_outputs: int = 1
+
+    @property
+    def mode(self) -> str:
+        """The data layout the model was trained in (``competition`` or ``physical``)."""
+        return self.config.get("mode", "competition")
+
+    @property
+    def name(self) -> str:
+        return f"{self.checkpoint.run}/{self.checkpoint.fold}"
+
+
+def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int | None = None
+                  ) -> Detector:
+    """Rebuild ``checkpoint``'s model on ``device``; InferenceError if it cannot score the data.
+
+    ``nsamples``: the data's samples per row, checked against the length the
+    model was built for (a flatten head only fits one length).
+    """
+    import torch
+
+    from gwkit.models import load_checkpoint
+
+    try:
+        model, meta = load_checkpoint(checkpoint.path, map_location=device)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        raise InferenceError(_one_line(exc)) from None
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    kwargs = meta["model"]["kwargs"]
+    length = kwargs.get("input_length")
+    if nsamples is not None and length is not None and int(length) != nsamples:
+        raise InferenceError(f"{checkpoint.path}: the model was built for rows of {length} "
+                             f"samples, the data has {nsamples}")
+    probe_length = int(length or nsamples or 16384)
+    with torch.inference_mode():
+        out = model(torch.zeros(1, 2, probe_length, device=device))
+    outputs = int(out.reshape(1, -1).shape[1])
+    if outputs not in (1, 2):
+        raise InferenceError(f"{checkpoint.path}: the model has {outputs} outputs; a detector "
+                             "has one logit or two class scores (noise, signal)")
+    return Detector(checkpoint, model, config, None if length is None else int(length), outputs)
+
+
+def _one_line(err: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def tta_views(tta: str, mode: str) -> list[tuple[float, bool]]:
+    """(sign, swap detectors) per view for a checkpoint trained in data ``mode``.
+
+    ``none``: the data as it is; ``flip``: also ``-x`` (valid in both modes);
+    ``all``: also the detector swap, for physical-mode checkpoints only.
+    """
+    if tta not in TTA_CHOICES:
+        raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
+    views = [(1.0, False)]
+    if tta in ("flip", "all"):
+        views.append((-1.0, False))
+    if tta == "all" and mode == "physical":
+        views += [(1.0, True), (-1.0, True)]
+    return views
+
+
+def _detection_logit(out):
+    """Log-odds of a signal from a model's output: the logit, or class 1 over class 0."""
+    out = out.reshape(out.shape[0], -1).double()
+    return out[:, 0] if out.shape[1] == 1 else out[:, 1] - out[:, 0]
+
+
+def predict_logits(detector: Detector | Any, x: np.ndarray, views: Sequence[tuple[float, bool]],
+                   batch_size: int, device: Any) -> np.ndarray:
+    """Mean over TTA ``views`` of the detection logits of ``x`` ``(N, 2, L)`` (float64, (N,)).
+
+    ``detector``: a :class:`Detector` or a bare model. ``x`` may be memory-mapped:
+    it is read ``batch_size`` rows at a time.
+    """
+    import torch
+
+    model = detector.model if isinstance(detector, Detector) else detector
+    n = x.shape[0]
+    logits = np.zeros(n, dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size],
+                                                          dtype=np.float32)).to(device)
+            acc = torch.zeros(batch.shape[0], dtype=torch.float64, device=device)
+            for sign, swap in views:
+                view = batch.flip(1) if swap else batch
+                acc += _detection_logit(model(view * sign if sign != 1.0 else view))
+            logits[start:start + batch.shape[0]] = (acc / len(views)).cpu().numpy()
+    return logits
+
+
+def score_runs(runs: Sequence[str | Path], x: np.ndarray, *, tta: str = "none",
+               batch_size: int = 64, device: Any = "cpu", data_mode: str | None = None,
+               log=None) -> dict[str, dict[str, np.ndarray]]:
+    """``{run: {fold: logits (N,)}}`` of every fold checkpoint of ``runs`` on ``x`` (N, 2, L).
+
+    ``data_mode``: the layout of ``x``; a checkpoint trained in another mode
+    gets a warning. ``log``: a ``print``-like callable for one line per fold
+    (default: stderr). InferenceError on a checkpoint that cannot score ``x``
+    or gives non-finite logits.
+    """
+    import time
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for ck in find_checkpoints(runs):
+        t0 = time.perf_counter()
+        det = load_detector(ck, device, nsamples=x.shape[-1])
+        if data_mode and det.mode != data_mode:
+            log(f"warning: {det.name} was trained in {det.mode} mode, the data is {data_mode}")
+        z = predict_logits(det, x, tta_views(tta, det.mode), batch_size, device)
+        if not np.all(np.isfinite(z)):
+            raise InferenceError(f"{ck.path} gave non-finite logits")
+        out.setdefault(ck.run, {})[ck.fold] = z
+        log(f"  {det.name}: {det.checkpoint.path.name} mode={det.mode} "
+            f"views={len(tta_views(tta, det.mode))} {x.shape[0]} rows in "
+            f"{time.perf_counter() - t0:.1f} s")
+        del det
+    return out
+
+
+# --------------------------------------------------------------------------- combining
+
+
+def _logit_of_mean_probability(z: Sequence[np.ndarray]) -> np.ndarray:
+    p = np.mean([expit(np.asarray(v, np.float64)) for v in z], axis=0)
+    p = np.clip(p, np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
+    return np.log(p) - np.log1p(-p)
+
+
+def _rank01(z: np.ndarray) -> np.ndarray:
+    """Average ranks scaled to [0, 1] (0.5 for a single sample)."""
+    z = np.asarray(z, dtype=np.float64)
+    if z.size <= 1:
+        return np.full(z.shape, 0.5)
+    return (rankdata(z) - 1.0) / (z.size - 1.0)
+
+
+def ensemble(groups: Sequence[Sequence[np.ndarray]], method: Ensemble = "logit") -> np.ndarray:
+    """Combine logits: the folds of each group (run) first, then the groups with equal weight.
+
+    ``logit`` (default): the mean logit, an unbounded score that never ties by
+    saturation. ``mean``: the logit of the mean probability. ``rank``: the
+    mean of [0, 1]-scaled ranks (a score, not a logit: only for ranking).
+    """
+    if method not in ENSEMBLE_CHOICES:
+        raise ValueError(f"ensemble must be one of {ENSEMBLE_CHOICES}, got {method!r}")
+    groups = [list(g) for g in groups if len(g)]
+    if not groups:
+        raise ValueError("nothing to ensemble")
+    if method == "logit":
+        return np.mean([np.mean(np.asarray(g, np.float64), axis=0) for g in groups], axis=0)
+    if method == "mean":
+        return _logit_of_mean_probability([_logit_of_mean_probability(g) for g in groups])
+    return np.mean([np.mean([_rank01(z) for z in g], axis=0) for g in groups], axis=0)
+
+
+def submission_target(score: np.ndarray) -> np.ndarray:
+    """A monotone map of logits into [0, 1] that ties no two distinct logits.
+
+    The probability ``expit(score)`` for ``|score| <= 20`` (within 2e-9 of 0
+    or 1), then a tail ``1 - expit(-20) * 20 / score`` (mirrored below -20):
+    continuous, strictly increasing, and far from float64's last digits up to
+    |score| ~ 1e6, where the plain sigmoid would have rounded every logit above
+    ~37 to exactly 1.0. The ranking, hence the AUC, is the logits'.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    a = np.abs(s)
+    tail = expit(-_TAIL_LOGIT) * _TAIL_LOGIT / np.maximum(a, _TAIL_LOGIT)
+    upper = np.where(a <= _TAIL_LOGIT, expit(-a), tail)  # distance from the nearer bound
+    return np.where(s >= 0, 1.0 - upper, upper)
+

@@ -1,0 +1,440 @@
+"""Matched-filter features, fast: a compressed filter bank (plain data) and a batched torch filter.
+
+The stacked detector (:mod:`gwkit.stack`) needs, per row, what the matched
+filter of :mod:`gwkit.sim.matched_filter` knows: the peak SNR over templates
+and the merger window, a template-marginalised statistic, and where and with
+which template the peak is. This module computes them fast enough for a
+whole test set on a laptop CPU and without LALSuite:
+
+* **Lowest rate that keeps the SNR.** Whitened IMRPhenomD templates of the
+  competition's prior carry at most 1.3% of their SNR^2 above 1024 Hz (the
+  lightest binaries; 0.15% on average), so the correlation is evaluated from
+  the rfft bins below ``f_max = 1024`` Hz on a grid of ``stride = 4`` samples
+  (2048 Hz): a 4096-point inverse FFT per filter instead of 16384.
+* **A low-rank bank.** The K filters (conjugate, normalised template spectra)
+  span few dimensions: a truncated SVD ``F = C B`` (C: K x r coefficients,
+  B: r x M basis spectra) with ``r`` ~ 100 reproduces every filter of a
+  644-template bank to a residual norm below 1e-3 (the ``tolerance``). The
+  data are correlated with the r basis spectra only (r inverse FFTs), and each
+  template's SNR series in the merger window is the matrix product ``C z_B``.
+* **Only the merger window.** ``|z|`` is formed for the shifts that put the
+  merger in ``peak_range`` widened by ``margin`` (detector delays), ~510 grid
+  points instead of 4096.
+
+:class:`FilterBank` is that compressed bank as data (HDF5: masses, prior
+weights, the SVD factors; a few MB, no LALSuite needed to load or use it).
+:class:`MatchedFilter` is a ``torch.nn.Module`` holding it in buffers, so it
+runs batched on any device (``.to("cuda")``). ``tolerance=None`` keeps every
+filter exactly (no SVD): :func:`gwkit.sim.matched_filter.matched_filter`, the
+reference, is that case.
+
+Features per row (``MatchedFilter.features``):
+
+``mf_snr``
+    max over templates and time of the phase-maximised SNR (competition mode:
+    channel 0; physical mode: the coincident H1/L1 statistic of
+    :mod:`gwkit.sim.matched_filter`), the peak refined by a parabola.
+``mf_lse``
+    template-marginalised: ``log sum_k w_k exp(rho_k^2 / 2)``, ``rho_k`` the
+    peak SNR of template k over time and ``w_k`` the prior weight of template
+    k (the share of the training mass prior whose best match it is). A
+    Bayes-factor-like statistic: less sensitive to the bank's size than the max.
+``mf_lse_time``
+    marginalised over templates and time (the mean over the window's grid of
+    ``exp(|z|^2 / 2)`` instead of the maximum).
+``mf_template``, ``mf_mchirp``, ``mf_time``
+    the best template, its chirp mass (Msun) and the merger time it implies in
+    channel 0 (seconds from the row's first sample).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from gwkit.fileio import atomic_path
+from gwkit.sim.waveforms import BinaryMasses
+
+if TYPE_CHECKING:
+    from gwkit.sim.matched_filter import TemplateBank
+
+__all__ = ["FEATURES", "FilterBank", "FilterMode", "MatchedFilter", "FilterBankError"]
+
+FilterMode = Literal["competition", "physical"]
+FILTER_BANK_FORMAT = 1
+#: Feature names of :meth:`MatchedFilter.features` (numeric, one value per row).
+FEATURES = ("mf_snr", "mf_lse", "mf_lse_time", "mf_mchirp", "mf_time", "mf_template")
+
+
+class FilterBankError(ValueError):
+    """A file that is not a usable filter bank; the message names the file."""
+
+
+# ----------------------------------------------------------------------------- the bank
+
+
+def _output_grid(nsamples: int, sample_rate: float, f_max: float | None, stride: int
+                 ) -> tuple[int, int]:
+    """(M kept rfft bins, P = nsamples / stride grid points); M <= P."""
+    if stride < 1 or nsamples % stride:
+        raise ValueError(f"stride must be a positive divisor of {nsamples}, got {stride}")
+    npos = nsamples // 2 + 1
+    m = npos if f_max is None else min(npos, int(math.floor(f_max * nsamples / sample_rate)) + 1)
+    p = nsamples // stride
+    if m > p:
+        raise ValueError(
+            f"f_max={f_max} Hz keeps {m} bins, more than the {p} output samples of stride {stride}; "
+            f"lower f_max to <= {sample_rate / stride:g} Hz or the stride"
+        )
+    return m, p
+
+
+def filter_spectra(templates: np.ndarray, nbins: int) -> np.ndarray:
+    """Conjugate template spectra (K, nbins) scaled so that Re z and Im z are unit-variance.
+
+    For unit-variance white noise ``X`` (rfft bins, DC dropped) and
+    ``z = sum_k X_k F_k exp(2 pi i k tau / P)``: ``F = 2/N conj(T) / sigma``,
+    ``sigma^2 = 2/N sum |T_k|^2`` over the kept bins.
+    """
+    n = templates.shape[-1]
+    tf = np.fft.rfft(np.asarray(templates, dtype=np.float64), axis=-1)[..., :nbins]
+    tf[..., 0] = 0
+    sigma = np.sqrt(2.0 / n * (np.abs(tf) ** 2).sum(-1, keepdims=True))
+    if np.any(sigma <= 0):
+        raise ValueError("a template has no power below f_max")
+    return (2.0 / n) * tf.conj() / sigma
+
+
+@dataclass
+class FilterBank(BinaryMasses):
+    """Matched filters of a template bank as plain data: masses, prior weights, (low-rank) spectra.
+
+    The K filters are ``coefficients @ basis`` (K x r times r x M complex);
+    an exact bank has ``basis`` = the filters and ``coefficients = None``.
+    Units: ``sample_rate`` and ``f_max`` in Hz, ``ref_index``, ``peak_range``,
+    ``nsamples`` and ``stride`` in samples of the data (8192 Hz).
+    """
+
+    m1: np.ndarray
+    m2: np.ndarray
+    weight: np.ndarray  # prior weight per template, sums to 1
+    basis: np.ndarray  # (r, M) complex64
+    coefficients: np.ndarray | None  # (K, r) complex64, None for an exact bank
+    ref_index: int  # data sample of every template's merger (peak of hp^2 + hc^2)
+    nsamples: int = 16384
+    sample_rate: float = 8192.0
+    f_max: float = 1024.0
+    stride: int = 4
+    peak_range: tuple[int, int] = (10240, 11878)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.m1 = np.asarray(self.m1, dtype=np.float64)
+        self.m2 = np.asarray(self.m2, dtype=np.float64)
+        self.weight = np.asarray(self.weight, dtype=np.float64)
+        self.basis = np.asarray(self.basis, dtype=np.complex64)
+        k = self.m1.size
+        nbins, _ = _output_grid(self.nsamples, self.sample_rate, self.f_max, self.stride)
+        rank = self.basis.shape[0]
+        if self.coefficients is not None:
+            self.coefficients = np.asarray(self.coefficients, dtype=np.complex64)
+            if self.coefficients.shape != (k, rank):
+                raise ValueError(f"coefficients {self.coefficients.shape}, expected ({k}, {rank})")
+        elif rank != k:
+            raise ValueError(f"an exact bank needs one filter per template: {rank} for {k}")
+        if self.m2.shape != (k,) or self.weight.shape != (k,) or k == 0:
+            raise ValueError(f"bank arrays disagree or are empty: m1 {self.m1.shape}, "
+                             f"m2 {self.m2.shape}, weight {self.weight.shape}")
+        if self.basis.shape != (rank, nbins):
+            raise ValueError(f"basis {self.basis.shape}, expected ({rank}, {nbins}) for "
+                             f"f_max={self.f_max} Hz")
+        if not (np.all(self.weight >= 0) and abs(self.weight.sum() - 1.0) < 1e-6):
+            raise ValueError("prior weights must be >= 0 and sum to 1")
+        lo, hi = self.peak_range
+        if not 0 <= lo < hi <= self.nsamples or not 0 <= self.ref_index < self.nsamples:
+            raise ValueError(f"peak_range {self.peak_range} / ref_index {self.ref_index} outside "
+                             f"[0, {self.nsamples})")
+
+    @property
+    def rank(self) -> int:
+        """Filters the data are correlated with (r; K for an exact bank)."""
+        return int(self.basis.shape[0])
+
+    @property
+    def filters(self) -> np.ndarray:
+        """The K filter spectra (K, M) complex."""
+        return self.basis if self.coefficients is None else self.coefficients @ self.basis
+
+    @classmethod
+    def from_templates(
+        cls,
+        bank: TemplateBank,
+        *,
+        weight: np.ndarray | None = None,
+        f_max: float = 1024.0,
+        stride: int = 4,
+        tolerance: float | None = 1e-3,
+    ) -> FilterBank:
+        """Filters of ``bank``'s whitened templates, compressed to the smallest rank within
+        ``tolerance`` (the worst template's relative residual norm; None: exact).
+
+        ``weight``: prior weights (default: equal).
+        """
+        recipe = bank.recipe
+        nbins, _ = _output_grid(recipe.nsamples, recipe.sample_rate, f_max, stride)
+        filters = filter_spectra(bank.templates, nbins)
+        k = len(bank)
+        weight = np.full(k, 1.0 / k) if weight is None else np.asarray(weight, np.float64)
+        info = {f"placement_{key}": value for key, value in bank.info.items()}
+        info.update(templates=k, tolerance=float(tolerance or 0.0))
+        common = dict(ref_index=bank.ref_index, nsamples=recipe.nsamples,
+                      sample_rate=recipe.sample_rate, f_max=f_max, stride=stride,
+                      peak_range=tuple(recipe.peak_range), info=info)
+        if tolerance is None:
+            return cls(bank.m1, bank.m2, weight, filters, None, **common)
+        u, s, vh = np.linalg.svd(filters, full_matrices=False)
+        norms = np.linalg.norm(filters, axis=1)
+        # residual of template k at rank r: || sum_{j >= r} u_kj s_j vh_j || (vh orthonormal)
+        tail = np.sqrt(np.cumsum((np.abs(u) ** 2 * s**2)[:, ::-1], axis=1)[:, ::-1])
+        worst = (tail / norms[:, None]).max(axis=0)  # worst[r]: residual when keeping r
+        rank = int(np.argmax(np.r_[worst, 0.0] <= tolerance))
+        rank = max(rank, 1)
+        info["max_residual"] = float(np.r_[worst, 0.0][rank])
+        return cls(bank.m1, bank.m2, weight, vh[:rank], u[:, :rank] * s[:rank], **common)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the bank to HDF5 atomically (a few MB; readable without LALSuite)."""
+        import h5py
+
+        path = Path(path)
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            for name in ("m1", "m2", "weight", "basis"):
+                f.create_dataset(name, data=getattr(self, name))
+            if self.coefficients is not None:
+                f.create_dataset("coefficients", data=self.coefficients)
+            f.attrs.update({
+                "gwkit_filter_bank": FILTER_BANK_FORMAT, "ref_index": self.ref_index,
+                "nsamples": self.nsamples, "sample_rate": self.sample_rate, "f_max": self.f_max,
+                "stride": self.stride, "peak_lo": self.peak_range[0],
+                "peak_hi": self.peak_range[1],
+            })
+            for key, value in self.info.items():
+                f.attrs[f"info_{key}"] = value
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FilterBank:
+        """Read a bank written by :meth:`save`; FilterBankError naming the file otherwise."""
+        import h5py
+
+        path = Path(path)
+        if not path.is_file():
+            raise FilterBankError(f"{path}: no such filter bank file")
+        try:
+            with h5py.File(path, "r") as f:
+                fmt = f.attrs.get("gwkit_filter_bank")
+                if fmt is None or int(fmt) != FILTER_BANK_FORMAT:
+                    raise FilterBankError(f"{path}: not a gwkit filter bank (format "
+                                          f"{FILTER_BANK_FORMAT}), found format {fmt}")
+                a = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+                coefficients = f["coefficients"][()] if "coefficients" in f else None
+                return cls(
+                    f["m1"][()], f["m2"][()], f["weight"][()], f["basis"][()], coefficients,
+                    int(a["ref_index"]), int(a["nsamples"]), float(a["sample_rate"]),
+                    float(a["f_max"]), int(a["stride"]), (int(a["peak_lo"]), int(a["peak_hi"])),
+                    {k[5:]: v for k, v in a.items() if k.startswith("info_")},
+                )
+        except FilterBankError:
+            raise
+        except (OSError, KeyError, ValueError) as exc:
+            raise FilterBankError(f"{path}: not a readable gwkit filter bank ({exc})") from None
+
+
+# ----------------------------------------------------------------------------- the filter
+
+
+def _window_index(lo: float, hi: float, stride: int, nout: int) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices (mod P) covering template shifts [lo, hi] samples, one extra each side.
+
+    Returns (indices into the length-P series, shift in samples of each).
+    """
+    j = np.arange(math.floor(lo / stride) - 1, math.ceil(hi / stride) + 2)
+    return np.mod(j, nout), j * stride
+
+
+def _refine(y, arg):
+    """Parabolic peak of y (..., W) at interior argmax ``arg``: (value, fractional offset)."""
+    y0 = y.gather(-1, arg[..., None])[..., 0]
+    ym = y.gather(-1, (arg - 1)[..., None])[..., 0]
+    yp = y.gather(-1, (arg + 1)[..., None])[..., 0]
+    den = ym - 2 * y0 + yp
+    safe = torch.where(den < 0, den, torch.full_like(den, -1.0))
+    delta = torch.where(den < 0, 0.5 * (ym - yp) / safe, torch.zeros_like(den)).clamp(-0.5, 0.5)
+    return y0 - 0.25 * (ym - yp) * delta, delta
+
+
+class MatchedFilter(nn.Module):
+    """Batched matched filter of whitened strain against a :class:`FilterBank`.
+
+    Args:
+        bank: the filters (kept in buffers: ``.to(device)`` moves them).
+        mode: ``"competition"`` (channel 0 only) or ``"physical"`` (H1 and L1,
+            coincident within ``max_shift`` seconds).
+        margin: samples added to each side of ``bank.peak_range`` (detector delays).
+        max_shift: largest L1 - H1 shift in seconds (physical mode).
+        template_batch: templates whose SNR series are held at once (memory).
+
+    ``forward(x)`` takes ``(B, C, nsamples)`` float strain and returns a dict
+    of ``(B,)`` tensors: ``snr2`` (peak over templates and time, squared),
+    ``lse``, ``lse_time``, ``template``, ``peak_index`` (fractional data
+    sample of the merger in channel 0) and ``snr2_channel`` ``(B, 2)``.
+    """
+
+    def __init__(self, bank: FilterBank, *, mode: FilterMode = "competition", margin: int = 200,
+                 max_shift: float = 0.011, template_batch: int = 256) -> None:
+        super().__init__()
+        if mode not in ("competition", "physical"):
+            raise ValueError(f"mode must be 'competition' or 'physical', got {mode!r}")
+        if template_batch < 1 or margin < 0 or not max_shift >= 0:
+            raise ValueError(f"need template_batch >= 1, margin >= 0, max_shift >= 0; got "
+                             f"{template_batch}, {margin}, {max_shift}")
+        self.bank = bank
+        self.mode = mode
+        self.template_batch = template_batch
+        self.nbins, self.nout = _output_grid(bank.nsamples, bank.sample_rate, bank.f_max,
+                                             bank.stride)
+        lo, hi = bank.peak_range
+        shift_lo, shift_hi = lo - margin - bank.ref_index, hi - 1 + margin - bank.ref_index
+        self.pad = 0
+        if mode == "physical":
+            self.pad = int(math.ceil(max_shift * bank.sample_rate / bank.stride))
+            shift_lo -= self.pad * bank.stride
+            shift_hi += self.pad * bank.stride
+        idx, self.shifts = _window_index(shift_lo, shift_hi, bank.stride, self.nout)
+        self.register_buffer("window", torch.as_tensor(idx), persistent=False)
+        self.register_buffer("basis", torch.as_tensor(bank.basis), persistent=False)
+        coeffs = None if bank.coefficients is None else torch.as_tensor(bank.coefficients)
+        self.register_buffer("coefficients", coeffs, persistent=False)
+        log_w = np.log(np.maximum(bank.weight, np.finfo(np.float64).tiny))
+        self.register_buffer("log_weight", torch.as_tensor(log_w, dtype=torch.float32),
+                             persistent=False)
+
+        self.channels = [0, 1] if mode == "physical" else [0]
+
+    def _basis_series(self, x):
+        """SNR series of the basis filters in the window: (B, C, r, W) complex."""
+        xf = torch.fft.rfft(x.float(), dim=-1)[..., :self.nbins]
+        xf[..., 0] = 0
+        z = torch.fft.ifft(xf[:, :, None, :] * self.basis, n=self.nout, norm="forward")
+        return z.index_select(-1, self.window)
+
+    def forward(self, x) -> dict:
+        n = self.bank.nsamples
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.ndim != 3 or x.shape[-1] != n or x.shape[1] < len(self.channels):
+            raise ValueError(f"x must be (B, {max(2, len(self.channels))}, {n}), "
+                             f"got {tuple(x.shape)}")
+        zb = self._basis_series(x[:, self.channels])  # (b, C, r, W)
+        b, k = x.shape[0], len(self.bank)
+        best = torch.full((b,), -1.0, device=x.device)
+        best_k = torch.zeros(b, dtype=torch.int64, device=x.device)
+        best_j = torch.zeros(b, device=x.device)
+        best_c = torch.zeros((b, 2), device=x.device)
+        lse_parts, lse_time_parts = [], []
+        for k0 in range(0, k, self.template_batch):
+            k1 = min(k0 + self.template_batch, k)
+            if self.coefficients is None:
+                z = zb[:, :, k0:k1]
+            else:  # (kb, r) @ (b, C, r, W) -> (b, C, kb, W)
+                z = torch.matmul(self.coefficients[k0:k1], zb)
+            p2 = z.real**2 + z.imag**2
+            y = p2[:, 0]
+            if self.mode == "physical":
+                other = torch.nn.functional.max_pool1d(
+                    p2[:, 1].reshape(-1, 1, p2.shape[-1]), 2 * self.pad + 1, stride=1,
+                    padding=self.pad).reshape(y.shape)
+                y = (y + other)[..., self.pad:y.shape[-1] - self.pad]
+            arg = y[..., 1:-1].argmax(-1) + 1
+            val, delta = _refine(y, arg)  # (b, kb)
+            log_w = self.log_weight[k0:k1]
+            lse_parts.append(torch.logsumexp(val / 2 + log_w, dim=-1))
+            lse_time_parts.append(torch.logsumexp(torch.logsumexp(
+                y / 2, dim=-1) - math.log(y.shape[-1]) + log_w, dim=-1))
+            vmax, kk = val.max(-1)
+            better = vmax > best
+            best = torch.where(better, vmax, best)
+            best_k = torch.where(better, kk + k0, best_k)
+            jj = arg.gather(-1, kk[:, None])[:, 0]
+            dd = delta.gather(-1, kk[:, None])[:, 0]
+            best_j = torch.where(better, jj.to(best_j.dtype) + dd, best_j)
+            pick = kk[:, None, None]
+            c0 = p2[:, 0].gather(1, pick.expand(-1, 1, p2.shape[-1]))[:, 0]
+            c0 = c0.gather(-1, (jj + self.pad)[:, None])[:, 0]
+            if self.mode == "physical":
+                tot = y.gather(1, pick.expand(-1, 1, y.shape[-1]))[:, 0].gather(-1, jj[:, None])
+                c1 = tot[:, 0] - c0
+            else:
+                c1 = torch.zeros_like(c0)
+            best_c = torch.where(better[:, None], torch.stack([c0, c1], -1), best_c)
+        grid = torch.as_tensor(self.shifts, dtype=best_j.dtype, device=x.device)
+        j = best_j + self.pad
+        j0 = j.floor().long().clamp(0, grid.numel() - 2)
+        peak = self.bank.ref_index + grid[j0] + (j - j0) * (grid[j0 + 1] - grid[j0])
+        return {
+            "snr2": best.clamp_min(0),
+            "lse": torch.logsumexp(torch.stack(lse_parts, -1), -1),
+            "lse_time": torch.logsumexp(torch.stack(lse_time_parts, -1), -1),
+            "template": best_k,
+            "peak_index": peak,
+            "snr2_channel": best_c.clamp_min(0),
+        }
+
+    def features(self, x: np.ndarray, *, batch: int = 32, progress: bool = False
+                 ) -> dict[str, np.ndarray]:
+        """Features of every row of ``x`` (N, C, nsamples) (numpy, memory-mapped is fine).
+
+        Returns ``{name: (N,) float64}`` for :data:`FEATURES` plus
+        ``mf_snr_channel`` (N, 2).
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        device = self.basis.device
+        nrows = x.shape[0]
+        parts: dict[str, list[np.ndarray]] = {}
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for start in range(0, nrows, batch):
+                rows = np.ascontiguousarray(x[start:start + batch], dtype=np.float32)
+                out = self(torch.from_numpy(rows).to(device))
+                for key, value in out.items():
+                    parts.setdefault(key, []).append(value.double().cpu().numpy())
+                if progress:
+                    done = min(start + batch, nrows)
+                    print(f"\rmatched filter: {done}/{nrows} rows "
+                          f"({done / max(time.perf_counter() - t0, 1e-9):.0f}/s)", end="",
+                          flush=True, file=sys.stderr)
+        if progress:
+            print(file=sys.stderr)
+        cat = {key: np.concatenate(v) for key, v in parts.items()}
+        template = cat["template"].astype(np.int64)
+        return {
+            "mf_snr": np.sqrt(cat["snr2"]),
+            "mf_lse": cat["lse"],
+            "mf_lse_time": cat["lse_time"],
+            "mf_mchirp": self.bank.mchirp[template],
+            "mf_time": cat["peak_index"] / self.bank.sample_rate,
+            "mf_template": template.astype(np.float64),
+            "mf_snr_channel": np.sqrt(cat["snr2_channel"]),
+        }

@@ -1,0 +1,310 @@
+"""The hybrid detector: network logits and matched-filter features stacked into one logit.
+
+A network trained on the source population approximates the likelihood
+ratio averaged over that population (strong at low SNR); the matched filter
+maximises over exact templates (sharp at mid SNR). They err on different
+rows, so a small combiner fitted on held-out rows beats both.
+
+The combiner is a logistic regression on compressed, standardised features
+(by default the network's logit and the matched filter's log Bayes factor
+``mf_lse_time``, marginalised over templates with their prior weights and
+over the merger time; see :func:`feature_table`), fitted on a run's
+**out-of-fold validation rows** (what ``gwkit.train`` already holds out: no
+row any fold model trained on), with its own cross-validation grouped by
+waveform so that its CV estimate is honest too. It is stored as plain JSON
+next to the run (``stacker.json``: feature names, standardisation,
+coefficients, the CV table and the filter bank's file name and SHA-256),
+never as a pickle, and applied with numpy: no scikit-learn or LALSuite at
+inference. The filter bank (:class:`gwkit.sim.mf_features.FilterBank`, a few
+MB) is shipped beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gwkit.fileio import atomic_write
+
+__all__ = [
+    "DEFAULT_FEATURES",
+    "STACKER_FILE",
+    "Stacker",
+    "StackError",
+    "compress",
+    "feature_table",
+    "fit_stacker",
+    "row_groups",
+    "sha256",
+]
+
+STACKER_FILE = "stacker.json"
+STACKER_FORMAT = 1
+DEFAULT_FEATURES = ("logit", "mf_lse_time")
+#: Columns :func:`feature_table` can make from a network logit and matched-filter features.
+KNOWN_FEATURES = ("logit", "mf_snr", "mf_snr2", "mf_lse", "mf_lse_time", "mf_log_mchirp",
+                  "mf_time")
+
+
+class StackError(ValueError):
+    """A stacker file or feature set that cannot be used; one line naming the file."""
+
+
+def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def feature_table(logit: np.ndarray | None, mf: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Every known stacking feature from a network ``logit`` (N,) and matched-filter features.
+
+    ``mf`` is :meth:`gwkit.sim.mf_features.MatchedFilter.features`' output.
+    ``mf_snr2`` is the squared peak SNR (the log-likelihood ratio of the best
+    template is ``mf_snr2 / 2``), ``mf_log_mchirp`` the log chirp mass of the
+    best template.
+    """
+    table = pd.DataFrame({
+        "mf_snr": mf["mf_snr"], "mf_snr2": np.asarray(mf["mf_snr"]) ** 2,
+        "mf_lse": mf["mf_lse"], "mf_lse_time": mf["mf_lse_time"],
+        "mf_log_mchirp": np.log(mf["mf_mchirp"]), "mf_time": mf["mf_time"],
+    })
+    if logit is not None:
+        table.insert(0, "logit", np.asarray(logit, dtype=np.float64))
+    return table
+
+
+def row_groups(waveform_id: np.ndarray) -> np.ndarray:
+    """Cross-validation groups: rows sharing a waveform together, every noise row (id < 0) alone."""
+    wid = np.asarray(waveform_id, dtype=np.int64)
+    own = -1 - np.arange(wid.size, dtype=np.int64)
+    return np.where(wid >= 0, wid, own)
+
+
+def compress(f: np.ndarray, scale: float) -> np.ndarray:
+    """``scale * asinh(f / scale)``: the identity for ``|f| << scale``, logarithmic beyond.
+
+    Log-likelihood ratios of loud signals reach hundreds; fitted raw, they
+    bend a linear combiner away from the faint rows that decide the AUC.
+    Strictly increasing and unbounded, so no two values tie.
+    """
+    if scale <= 0:
+        return np.asarray(f, dtype=np.float64)
+    return scale * np.arcsinh(np.asarray(f, dtype=np.float64) / scale)
+
+
+@dataclass
+class Stacker:
+    """A fitted logistic regression: ``logit = intercept + coef . (g(f) - mean) / scale``.
+
+    ``g`` is :func:`compress` with ``compression`` (0: none).
+    """
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    compression: float = 10.0  # scale of the asinh compression of every feature (0: none)
+    mode: str = "competition"  # data layout the matched filter runs in
+    filter_bank: str = "mf_bank.h5"  # relative to the stacker file
+    filter_bank_sha256: str = ""
+    cv: dict = field(default_factory=dict)  # CV AUCs of the fit (stacked, network, filter)
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.features = tuple(self.features)
+        unknown = [f for f in self.features if f not in KNOWN_FEATURES]
+        if unknown:
+            raise StackError(f"unknown stacking features {unknown}; known: {KNOWN_FEATURES}")
+        for name in ("mean", "scale", "coef"):
+            value = np.asarray(getattr(self, name), dtype=np.float64)
+            if value.shape != (len(self.features),) or not np.all(np.isfinite(value)):
+                raise StackError(f"stacker {name} must be {len(self.features)} finite numbers")
+            setattr(self, name, value)
+        if not np.all(self.scale > 0) or not math.isfinite(self.intercept):
+            raise StackError("stacker scales must be > 0 and the intercept finite")
+
+    @property
+    def uses_network(self) -> bool:
+        return "logit" in self.features
+
+    def decision(self, table: pd.DataFrame) -> np.ndarray:
+        """Stacked logit (N,) of a :func:`feature_table`."""
+        missing = [f for f in self.features if f not in table]
+        if missing:
+            raise StackError(f"features {missing} are missing")
+        f = compress(table[list(self.features)].to_numpy(np.float64), self.compression)
+        return self.intercept + ((f - self.mean) / self.scale) @ self.coef
+
+    # ------------------------------------------------------------------ files
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(format="gwkit.stacker", version=STACKER_FORMAT, features=list(self.features),
+                 mean=self.mean.tolist(), scale=self.scale.tolist(), coef=self.coef.tolist())
+        return d
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write JSON atomically."""
+        path = Path(path)
+        with atomic_write(path) as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+            fh.write("\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Stacker:
+        """Read a stacker written by :meth:`save`; StackError naming the file otherwise."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StackError(f"{path}: not a readable stacker JSON ({exc})") from None
+        if not isinstance(d, dict) or d.get("format") != "gwkit.stacker":
+            raise StackError(f"{path}: not a gwkit stacker (no format='gwkit.stacker')")
+        if d.get("version") != STACKER_FORMAT:
+            raise StackError(f"{path}: stacker version {d.get('version')!r}, this gwkit reads "
+                             f"{STACKER_FORMAT}")
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        try:
+            return cls(**fields)
+        except (TypeError, ValueError) as exc:
+            raise StackError(f"{path}: {exc}") from None
+
+    def bank_path(self, stacker_path: str | os.PathLike) -> Path:
+        """The filter bank file, checked against the recorded SHA-256."""
+        path = Path(stacker_path).parent / self.filter_bank
+        if not path.is_file():
+            raise StackError(f"{stacker_path}: its filter bank {path} is missing")
+        if self.filter_bank_sha256 and sha256(path) != self.filter_bank_sha256:
+            raise StackError(f"{path}: content differs from the bank {stacker_path} was fitted "
+                             "with (SHA-256 mismatch)")
+        return path
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def _fit_logistic(f: np.ndarray, y: np.ndarray, c: float):
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = f.mean(0), f.std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    model = LogisticRegression(C=c, max_iter=2000).fit((f - mean) / scale, y)
+    return mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fit_stacker(
+    table: pd.DataFrame,
+    y: np.ndarray,
+    groups: np.ndarray,
+    features: Sequence[str] = DEFAULT_FEATURES,
+    *,
+    n_splits: int = 5,
+    seed: int = 0,
+    c: float = 1.0,
+    compression: float = 10.0,
+    snr: np.ndarray | None = None,
+) -> tuple[Stacker, np.ndarray]:
+    """Fit the combiner on all rows; returns it and its out-of-fold stacked logits.
+
+    ``groups``: rows of one group stay in one CV fold (:func:`row_groups`).
+    The stacker's ``cv`` records the pooled CV AUC of the stacked logit and of
+    each input feature alone on the same rows (and per SNR group when ``snr``
+    is given).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from gwkit.metrics import per_snr_auc, roc_auc
+
+    features = tuple(features)
+    missing = [f for f in features if f not in table]
+    if missing:
+        raise StackError(f"features {missing} not in the table ({list(table.columns)})")
+    y = np.asarray(y).astype(int)
+    f = compress(table[list(features)].to_numpy(np.float64), compression)
+    if not np.all(np.isfinite(f)):
+        raise StackError("stacking features hold NaN or inf")
+    oof = np.zeros(y.size)
+    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    for train, test in splitter.split(f, y, groups):
+        mean, scale, coef, intercept = _fit_logistic(f[train], y[train], c)
+        oof[test] = intercept + ((f[test] - mean) / scale) @ coef
+    mean, scale, coef, intercept = _fit_logistic(f, y, c)
+    cv = {"rows": int(y.size), "n_splits": n_splits, "seed": seed,
+          "auc": {"stacked": roc_auc(y, oof), **{k: roc_auc(y, table[k]) for k in features}}}
+    if snr is not None:
+        cv["per_snr_auc"] = {name: {f"{s:g}": a for s, a in per_snr_auc(y, score, snr).items()}
+                             for name, score in (("stacked", oof), *((k, table[k].to_numpy())
+                                                                     for k in features))}
+    stacker = Stacker(features, mean, scale, coef, intercept, compression, cv=cv,
+                      info={"model": "logistic_regression", "C": c})
+    return stacker, oof
+
+
+# ----------------------------------------------------------------------------- applying
+
+
+def find_stacker(run_dir: str | os.PathLike) -> Path | None:
+    """``<run_dir>/stacker.json`` when it exists."""
+    path = Path(run_dir) / STACKER_FILE
+    return path if path.is_file() else None
+
+
+def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode: str,
+                            device: Any = "cpu", batch: int = 32, progress: bool = False
+                            ) -> dict[str, np.ndarray]:
+    """:class:`gwkit.sim.mf_features.MatchedFilter` features of ``x`` (N, C, L) with a bank file."""
+    from gwkit.sim.mf_features import FilterBank, FilterBankError, MatchedFilter
+
+    try:
+        bank = FilterBank.load(bank_path)
+    except FilterBankError as exc:
+        raise StackError(str(exc)) from None
+    if x.shape[-1] != bank.nsamples:
+        raise StackError(f"{bank_path}: the filters are for rows of {bank.nsamples} samples, "
+                         f"the data has {x.shape[-1]}")
+    return MatchedFilter(bank, mode=mode).to(device).features(x, batch=batch, progress=progress)
+
+
+def stacked_logits(
+    stackers: Mapping[str, Path],
+    network: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    *,
+    device: Any = "cpu",
+    batch: int = 32,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """The hybrid logit of each run in ``stackers`` (``{run: stacker.json path}``).
+
+    ``network``: each run's network logit (N,) (the fold ensemble). The
+    matched filter runs once per distinct (filter bank, mode).
+    """
+    features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    out = {}
+    for run, path in stackers.items():
+        stacker = Stacker.load(path)
+        bank = stacker.bank_path(path)
+        key = (str(bank.resolve()), stacker.mode)
+        if key not in features:
+            features[key] = matched_filter_features(bank, x, mode=stacker.mode, device=device,
+                                                    batch=batch, progress=progress)
+        logit = network.get(run)
+        if stacker.uses_network and logit is None:
+            raise StackError(f"{path}: needs the network logits of run {run}")
+        out[run] = stacker.decision(feature_table(logit, features[key]))
+    return out

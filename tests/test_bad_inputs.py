@@ -93,12 +93,13 @@ def _checkpoint(path: Path, extra: dict | None = None, **model_kwargs) -> None:
     save_checkpoint(path, create_model("resnet1d_tiny", **model_kwargs), **(extra or {}))
 
 
-def _checkpoint_with_unknown_argument(path: Path) -> None:
+def _checkpoint_with_unknown_argument(path: Path, length: int) -> None:
+    """A checkpoint for inputs of ``length`` samples whose spec has a stray argument."""
     import torch
 
     _checkpoint(path)
     ckpt = torch.load(path, weights_only=True)
-    ckpt["model"]["kwargs"].update(input_length=64, wings=2)  # the data's length, and a stray
+    ckpt["model"]["kwargs"].update(input_length=length, wings=2)
     torch.save(ckpt, path)
 
 
@@ -213,7 +214,8 @@ CASES: list[Case] = [
          lambda d: (_lying_npy(d / "test.npy"), _write(d / "labels.csv", "id,target\n"))),
     Case("evaluate-unknown-constructor-argument", RUNS_ON_H5,
          "cannot rebuild resnet1d_tiny from its saved arguments",
-         lambda d: (_labelled_h5(d), _checkpoint_with_unknown_argument(d / "run" / "fold0.pt"))),
+         lambda d: (_labelled_h5(d),
+                    _checkpoint_with_unknown_argument(d / "run" / "fold0.pt", 64))),
     Case("evaluate-flatten-head-other-length", RUNS_ON_H5,
          "was built for inputs of 2048 samples per detector, the data has 64",
          lambda d: (_labelled_h5(d), _checkpoint(d / "run" / "fold0.pt", input_length=2048,
@@ -258,7 +260,7 @@ PREDICT_CASES: list[Case] = [
     Case("predict-unknown-constructor-argument",
          (*PREDICT, "--runs", "run", "--data", "test.npy"),
          "cannot rebuild resnet1d_tiny from its saved arguments",
-         lambda d: (_checkpoint_with_unknown_argument(d / "run" / "fold0.pt"),
+         lambda d: (_checkpoint_with_unknown_argument(d / "run" / "fold0.pt", NSAMPLES),
                     _npy(d / "test.npy"))),
     Case("predict-pickled-checkpoint", (*PREDICT, "--runs", "run", "--data", "test.npy"),
          "never runs code from a file",

@@ -35,11 +35,11 @@ import argparse
 import math
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,15 +67,23 @@ from gwkit.sim.bank import BANK_FORMAT, WaveformBank, build_bank, load_bank
 from gwkit.sim.generator import COMPETITION_SNRS
 
 __all__ = [
+    "FoldData",
+    "Learner",
+    "Progress",
     "RunError",
+    "after_epoch",
     "evaluate",
     "fold_dir",
     "get_lr",
     "main",
     "make_train_sampler",
+    "make_augment",
+    "make_learner",
     "prepare_bank",
+    "prepare_fold_data",
     "prepare_folds",
     "train_fold",
+    "train_step",
 ]
 
 #: Settings that may change when a fold is resumed or another fold joins the run.
@@ -230,6 +238,59 @@ def prepare_val_set(cfg: TrainConfig, bank: WaveformBank, val_ids: np.ndarray, f
     return val
 
 
+class ValSet(Protocol):
+    """A validation set: labels, SNR groups, waveform ids and batches in a fixed order."""
+
+    y: np.ndarray
+    snr: np.ndarray
+    waveform_id: np.ndarray
+
+    def __len__(self) -> int: ...
+
+    def batches(self, batch_size: int, device: torch.device | str = "cpu",
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+def make_augment(cfg: TrainConfig) -> Augment | None:
+    """The engine batches' augmentations; None when every probability is 0."""
+    if not (cfg.sign_flip_p > 0 or cfg.swap_p > 0 or cfg.detector_shift_p > 0):
+        return None
+    return Augment(AugmentConfig(sign_flip_p=cfg.sign_flip_p, swap_p=cfg.swap_p,
+                                 detector_shift_p=cfg.detector_shift_p,
+                                 max_detector_shift_s=cfg.max_detector_shift_s))
+
+
+@dataclass
+class FoldData:
+    """A fold's data: training batches drawn step by step, and (rank 0) the validation set."""
+
+    cfg: TrainConfig
+    device: torch.device  # where batches are drawn: the data generator's device
+    sampler: Sampler  # fresh engine samples of the fold's training waveforms
+    augment: Augment | None  # augmentations of the training batches (None: none)
+    val: ValSet | None  # the fold's validation set, on rank 0 only
+
+    def train_batch(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs ``(B, 2, N)`` and labels ``(B,)`` of optimizer step ``step``, drawn from ``gen``."""
+        batch = self.sampler.sample(self.cfg.batch_size, gen, progress=step / self.cfg.total_steps)
+        x = self.augment(batch.x, gen, batch.peak_index)[0] if self.augment else batch.x
+        return x, batch.y
+
+
+def prepare_fold_data(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFrame,
+                      d: Dist, device: torch.device) -> FoldData:
+    """The fold's training data and, on rank 0, its validation set (after saving its config)."""
+    engine_device = device if device.type == "cuda" else torch.device("cpu")
+    train_ids, val_ids = fold_split(folds, fold)
+    sampler = make_train_sampler(cfg, bank, train_ids, engine_device)
+    val = None
+    if d.is_main:
+        out = fold_dir(cfg, fold)
+        save_config(cfg, out / "config.yaml")
+        val = prepare_val_set(cfg, bank, val_ids, fold, out / "val.h5", engine_device)
+    return FoldData(cfg, engine_device, sampler, make_augment(cfg), val)
+
+
 # ---------------------------------------------------------------- model and evaluation
 
 
@@ -254,7 +315,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, val: FixedSet, *, batch_size: int, device: torch.device,
+def evaluate(model: nn.Module, val: ValSet, *, batch_size: int, device: torch.device,
              autocast=nullcontext) -> tuple[dict[str, float], np.ndarray]:
     """Validation metrics (loss, accuracy, pooled and per-SNR AUC) and the logits."""
     model.eval()
@@ -274,7 +335,7 @@ def evaluate(model: nn.Module, val: FixedSet, *, batch_size: int, device: torch.
     return metrics, logit.numpy()
 
 
-def oof_table(val: FixedSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
+def oof_table(val: ValSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
     """Out-of-fold predictions, one row per validation sample.
 
     ``id`` = ``fold * len(val) + row`` is unique within the run, and the same
@@ -399,7 +460,163 @@ def _check_run_config(cfg: TrainConfig) -> None:
                        "use another --name")
 
 
-# ---------------------------------------------------------------- one fold
+# ---------------------------------------------------------------- one fold: the pieces
+
+
+@dataclass
+class Progress:
+    """Where a fold stands: what ``last.pt`` keeps beyond weights, optimizer and RNG states."""
+
+    step: int = 0
+    epoch: int = 0
+    best_auc: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stopped: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def after_epoch(progress: Progress, row: dict[str, Any], patience: int) -> tuple[Progress, bool]:
+    """``progress`` after an epoch scored as ``row`` (with ``val_auc``); and whether it improved.
+
+    Early stopping: ``stopped`` once ``patience`` epochs in a row did not beat the
+    best AUC (never when ``patience`` is 0).
+    """
+    improved = row["val_auc"] > progress.best_auc
+    if improved:
+        best_auc, best_epoch, bad_epochs = row["val_auc"], progress.epoch, 0
+    else:
+        best_auc, best_epoch, bad_epochs = progress.best_auc, progress.best_epoch, progress.bad_epochs + 1
+    return replace(progress, best_auc=best_auc, best_epoch=best_epoch, bad_epochs=bad_epochs,
+                   stopped=patience > 0 and bad_epochs >= patience,
+                   history=[*progress.history, row]), improved
+
+
+@dataclass
+class Learner:
+    """The model, its optimizer and EMA, and the modules that train and validate."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: nn.Module | None  # torch.optim.swa_utils.AveragedModel when cfg.ema > 0
+    train_model: nn.Module  # model, wrapped by DDP and/or torch.compile when asked
+    eval_model: nn.Module  # the EMA's weights when cfg.ema > 0, else model
+
+
+def make_learner(cfg: TrainConfig, d: Dist, device: torch.device) -> Learner:
+    """Model (initialised from torch's RNG), optimizer and EMA on ``device``."""
+    model = build_model(cfg).to(device)
+    optimizer = make_optimizer(model, cfg)
+    ema = None
+    if cfg.ema > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    train_model: nn.Module = model
+    if d.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+    return Learner(model, optimizer, ema, train_model, ema.module if ema is not None else model)
+
+
+def seed_fold(cfg: TrainConfig, fold: int, d: Dist, device: torch.device) -> torch.Generator:
+    """Seed torch's RNG (initialisation, dropout) and return the data stream's generator."""
+    torch.manual_seed(derive_seed(cfg.seed, _TORCH_STREAM, fold, d.rank))
+    gen = torch.Generator(device=device)
+    gen.manual_seed(derive_seed(cfg.seed, _TRAIN_STREAM, fold, d.rank))
+    return gen
+
+
+def restore(path: Path, learner: Learner, gen: torch.Generator, d: Dist,
+            device: torch.device) -> Progress:
+    """Load ``last.pt`` into ``learner`` and the RNGs; return the progress it recorded."""
+    ckpt = _load_raw(path)
+    if ckpt.get("world_size", 1) != d.world_size:
+        raise RunError(f"{path} was written by {ckpt.get('world_size', 1)} processes; "
+                       f"resume it with the same number (now {d.world_size})")
+    learner.model.load_state_dict(ckpt["state_dict"])
+    learner.optimizer.load_state_dict(ckpt["optimizer"])
+    if learner.ema is not None:
+        learner.ema.load_state_dict(ckpt["ema"])
+    gen.set_state(ckpt["rng"]["engine"][d.rank])
+    torch.set_rng_state(ckpt["rng"]["torch"][d.rank])
+    if device.type == "cuda" and ckpt["rng"].get("cuda"):
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"][d.rank], device)
+    return Progress(step=ckpt["step"], epoch=ckpt["epoch"], best_auc=ckpt["best_auc"],
+                    best_epoch=ckpt["best_epoch"], bad_epochs=ckpt["bad_epochs"],
+                    stopped=ckpt["stopped"], history=ckpt["history"])
+
+
+def rng_states(gen: torch.Generator, d: Dist, device: torch.device) -> dict[str, Any]:
+    """Every process's data-stream, torch and CUDA RNG states (a collective under DDP)."""
+    return {"engine": _gather(gen.get_state(), d), "torch": _gather(torch.get_rng_state(), d),
+            "cuda": _gather(torch.cuda.get_rng_state(device), d)
+            if device.type == "cuda" else None}
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
+    """Set every parameter group's learning rate to ``lr``; returns it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+def train_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
+               autocast=nullcontext) -> torch.Tensor:
+    """One optimizer step on ``(x, y)`` (gradient clipping, EMA update); the detached loss."""
+    with autocast():
+        logit = learner.train_model(x).squeeze(1)
+    loss = F.binary_cross_entropy_with_logits(logit.float(), y)
+    learner.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(learner.model.parameters(), cfg.grad_clip)
+    learner.optimizer.step()
+    if learner.ema is not None:
+        learner.ema.update_parameters(learner.model)
+    return loss.detach()
+
+
+def save_epoch(out: Path, learner: Learner, cfg: TrainConfig, fold: int, progress: Progress,
+               best_metrics: dict[str, float] | None, rng: dict[str, Any], d: Dist) -> None:
+    """``best.pt`` (when the epoch improved: ``best_metrics``), ``last.pt``, metrics and curves."""
+    if best_metrics is not None:
+        _save(out / "best.pt", learner.eval_model, cfg, fold=fold, epoch=progress.epoch,
+              step=progress.step, metrics=best_metrics)
+    _save(out / "last.pt", learner.model, cfg, fold=fold, epoch=progress.epoch,
+          step=progress.step, optimizer=learner.optimizer.state_dict(),
+          ema=learner.ema.state_dict() if learner.ema is not None else None,
+          best_auc=progress.best_auc, best_epoch=progress.best_epoch,
+          bad_epochs=progress.bad_epochs, stopped=progress.stopped, history=progress.history,
+          rng=rng, world_size=d.world_size)
+    write_csv(pd.DataFrame(progress.history), out / "metrics.csv")
+    save_curves(progress.history, out / "curves.png")
+
+
+def epoch_line(fold: int, cfg: TrainConfig, progress: Progress, improved: bool) -> str:
+    """``fold 0 epoch 3/10: loss ... AUC 0.8123 * | 250 samples/s``."""
+    row = progress.history[-1]
+    note = " *" if improved else (" (early stop)" if progress.stopped else "")
+    return (f"fold {fold} epoch {progress.epoch}/{cfg.epochs}: loss {row['train_loss']:.4f} "
+            f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} "
+            f"AUC {row['val_auc']:.4f}{note} | {row['samples_per_s']:.0f} samples/s")
+
+
+def finish_fold(out: Path, learner: Learner, val: ValSet, cfg: TrainConfig, fold: int,
+                autocast, device: torch.device) -> dict[str, float]:
+    """Score the validation set with ``best.pt``'s weights; write ``oof.csv``; the metrics."""
+    best = _load_raw(out / "best.pt")
+    learner.eval_model.load_state_dict(best["state_dict"])
+    summary, logit = evaluate(learner.eval_model, val, batch_size=cfg.eval_batch_size,
+                              device=device, autocast=autocast)
+    write_csv(oof_table(val, logit, fold), out / "oof.csv")
+    print(f"fold {fold} best epoch {best['epoch']}: {format_auc(summary)}", flush=True)
+    return summary
+
+
+# ---------------------------------------------------------------- one fold: the loop
 
 
 def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFrame, *,
@@ -408,140 +625,53 @@ def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFr
     """Train fold ``fold`` (fresh or from ``last.pt``); returns the best epoch's metrics."""
     device = device or pick_device(cfg.device, d.local_rank)
     out = fold_dir(cfg, fold)
-    master = d.is_main
-    engine_device = device if device.type == "cuda" else torch.device("cpu")
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) \
         if (cfg.amp and device.type == "cuda") else nullcontext
-
-    # data: training waveforms drawn on the fly, a fixed validation set from the held-out ones
-    train_ids, val_ids = fold_split(folds, fold)
-    sampler = make_train_sampler(cfg, bank, train_ids, engine_device)
-    augment_cfg = AugmentConfig(sign_flip_p=cfg.sign_flip_p, swap_p=cfg.swap_p,
-                                detector_shift_p=cfg.detector_shift_p,
-                                max_detector_shift_s=cfg.max_detector_shift_s)
-    augment = Augment(augment_cfg)
-    use_augment = cfg.sign_flip_p > 0 or cfg.swap_p > 0 or cfg.detector_shift_p > 0
-    val = None
-    if master:
-        save_config(cfg, out / "config.yaml")
-        val = prepare_val_set(cfg, bank, val_ids, fold, out / "val.h5", engine_device)
-
-    # model, optimizer, EMA; the engine stream and torch's RNG (init, dropout) per rank
-    torch.manual_seed(derive_seed(cfg.seed, _TORCH_STREAM, fold, d.rank))
-    gen = torch.Generator(device=engine_device)
-    gen.manual_seed(derive_seed(cfg.seed, _TRAIN_STREAM, fold, d.rank))
-    model = build_model(cfg).to(device)
-    optimizer = make_optimizer(model, cfg)
-    ema = None
-    if cfg.ema > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-    step, epoch, best_auc, best_epoch, bad_epochs, stopped = 0, 0, -math.inf, -1, 0, False
-    history: list[dict[str, Any]] = []
+    data = prepare_fold_data(cfg, fold, bank, folds, d, device)  # training batches, validation set
+    gen = seed_fold(cfg, fold, d, data.device)
+    learner = make_learner(cfg, d, device)
+    progress = Progress()
     if resume:
-        ckpt = _load_raw(out / "last.pt")
-        if ckpt.get("world_size", 1) != d.world_size:
-            raise RunError(f"{out / 'last.pt'} was written by {ckpt.get('world_size', 1)} "
-                           f"processes; resume it with the same number (now {d.world_size})")
-        model.load_state_dict(ckpt["state_dict"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        step, epoch, stopped = ckpt["step"], ckpt["epoch"], ckpt["stopped"]
-        best_auc, best_epoch, bad_epochs = ckpt["best_auc"], ckpt["best_epoch"], ckpt["bad_epochs"]
-        history = ckpt["history"]
-        gen.set_state(ckpt["rng"]["engine"][d.rank])
-        torch.set_rng_state(ckpt["rng"]["torch"][d.rank])
-        if device.type == "cuda" and ckpt["rng"].get("cuda"):
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"][d.rank], device)
-        if master:
-            print(f"fold {fold}: resuming after epoch {epoch} (step {step})", flush=True)
-    train_model: nn.Module = model
-    if d.enabled:
-        ids = [device.index] if device.type == "cuda" else None
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.compile:
-        train_model = torch.compile(train_model)
-    eval_model = ema.module if ema is not None else model
+        progress = restore(out / "last.pt", learner, gen, d, device)
+        if d.is_main:
+            print(f"fold {fold}: resuming after epoch {progress.epoch} (step {progress.step})",
+                  flush=True)
 
     from tqdm.auto import tqdm
 
-    while epoch < cfg.epochs and not stopped:
-        # ---- one epoch of freshly simulated batches
-        train_model.train()
-        bar = tqdm(range(cfg.steps_per_epoch), desc=f"fold {fold} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not master, leave=False, dynamic_ncols=True, mininterval=1.0)
+    while progress.epoch < cfg.epochs and not progress.stopped:
+        learner.train_model.train()
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"fold {fold} epoch {progress.epoch + 1}/"
+                   f"{cfg.epochs}", disable=not d.is_main, leave=False, dynamic_ncols=True,
+                   mininterval=1.0)
         loss_sum, t_epoch = torch.zeros((), device=device), time.perf_counter()
         for i in bar:
-            lr = get_lr(step, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            batch = sampler.sample(cfg.batch_size, gen, progress=step / cfg.total_steps)
-            x = augment(batch.x, gen, batch.peak_index)[0] if use_augment else batch.x
-            x, y = x.to(device), batch.y.to(device)
-            with autocast():
-                logit = train_model(x).squeeze(1)
-            loss = F.binary_cross_entropy_with_logits(logit.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            loss_sum += loss.detach()
-            step += 1
-            if master and (i + 1) % 10 == 0:
+            lr = set_lr(learner.optimizer, get_lr(progress.step, cfg))
+            x, y = data.train_batch(progress.step, gen)
+            loss = train_step(learner, x.to(device), y.to(device), cfg, autocast)
+            loss_sum += loss
+            progress.step += 1
+            if d.is_main and (i + 1) % 10 == 0:
                 rate = (i + 1) * cfg.batch_size * d.world_size / (time.perf_counter() - t_epoch)
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", smp_s=f"{rate:.0f}")
         bar.close()
         seconds = time.perf_counter() - t_epoch
-        epoch += 1
+        progress.epoch += 1
 
-        # ---- validation, best/last checkpoints, metrics (rank 0 writes)
-        rng = {"engine": _gather(gen.get_state(), d), "torch": _gather(torch.get_rng_state(), d),
-               "cuda": _gather(torch.cuda.get_rng_state(device), d)
-               if device.type == "cuda" else None}
-        if master:
-            metrics, _ = evaluate(eval_model, val, batch_size=cfg.eval_batch_size,
+        rng = rng_states(gen, d, device)  # before validation: a collective under DDP
+        if d.is_main:
+            metrics, _ = evaluate(learner.eval_model, data.val, batch_size=cfg.eval_batch_size,
                                   device=device, autocast=autocast)
-            row = {"epoch": epoch, "step": step, "lr": lr,
+            samples = cfg.steps_per_epoch * cfg.batch_size * d.world_size
+            row = {"epoch": progress.epoch, "step": progress.step, "lr": lr,
                    "train_loss": float(loss_sum) / cfg.steps_per_epoch, **metrics,
-                   "samples_per_s": cfg.steps_per_epoch * cfg.batch_size * d.world_size / seconds,
-                   "epoch_s": seconds}
-            history.append(row)
-            improved = metrics["val_auc"] > best_auc
-            if improved:
-                best_auc, best_epoch, bad_epochs = metrics["val_auc"], epoch, 0
-                _save(out / "best.pt", eval_model, cfg, fold=fold, epoch=epoch, step=step,
-                      metrics=metrics)
-            else:
-                bad_epochs += 1
-            stopped = cfg.patience > 0 and bad_epochs >= cfg.patience
-            _save(out / "last.pt", model, cfg, fold=fold, epoch=epoch, step=step,
-                  optimizer=optimizer.state_dict(),
-                  ema=ema.state_dict() if ema is not None else None,
-                  best_auc=best_auc, best_epoch=best_epoch, bad_epochs=bad_epochs,
-                  stopped=stopped, history=history, rng=rng, world_size=d.world_size)
-            write_csv(pd.DataFrame(history), out / "metrics.csv")
-            save_curves(history, out / "curves.png")
-            note = " *" if improved else (" (early stop)" if stopped else "")
-            tqdm.write(f"fold {fold} epoch {epoch}/{cfg.epochs}: loss {row['train_loss']:.4f} "
-                       f"val_loss {metrics['val_loss']:.4f} acc {metrics['val_acc']:.3f} "
-                       f"AUC {metrics['val_auc']:.4f}{note} | {row['samples_per_s']:.0f} "
-                       f"samples/s")
-        stopped = _broadcast(stopped, d)
+                   "samples_per_s": samples / seconds, "epoch_s": seconds}
+            progress, improved = after_epoch(progress, row, cfg.patience)
+            save_epoch(out, learner, cfg, fold, progress, metrics if improved else None, rng, d)
+            tqdm.write(epoch_line(fold, cfg, progress, improved))
+        progress.stopped = _broadcast(progress.stopped, d)
 
-    # ---- out-of-fold predictions of the best model
-    summary: dict[str, float] = {}
-    if master:
-        best = _load_raw(out / "best.pt")
-        eval_model.load_state_dict(best["state_dict"])
-        summary, logit = evaluate(eval_model, val, batch_size=cfg.eval_batch_size,
-                                  device=device, autocast=autocast)
-        write_csv(oof_table(val, logit, fold), out / "oof.csv")
-        print(f"fold {fold} best epoch {best['epoch']}: {format_auc(summary)}", flush=True)
+    summary = finish_fold(out, learner, data.val, cfg, fold, autocast, device) if d.is_main else {}
     d.barrier()
     return summary
 

@@ -30,7 +30,8 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 from gwkit.fileio import atomic_write
 from gwkit.sim.bank import build_bank, load_bank
-from gwkit.sim.generator import Recipe, simulate_block
+from gwkit.sim.generator import simulate_block
+from gwkit.sim.recipe import Recipe
 
 
 def engine_rate(bank, device: str, mode: str, batch: int, batches: int) -> float:

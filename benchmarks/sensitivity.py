@@ -50,8 +50,9 @@ except ImportError:  # running from a checkout without `pip install -e .`
 from gwkit.data import write_hdf5
 from gwkit.evaluate import open_data, score_matched_filter, score_runs
 from gwkit.evaluation import ScoreSet, write_report
-from gwkit.sim.generator import COMPETITION_SNRS, Recipe, simulate_competition
+from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import TemplateBank
+from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
 
 
 def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, workers: int) -> tuple[Path, float]:

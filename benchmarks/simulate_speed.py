@@ -19,10 +19,12 @@ import time
 from pathlib import Path
 
 try:
-    from gwkit.sim.generator import Recipe, simulate_block
+    from gwkit.sim.generator import simulate_block
+    from gwkit.sim.recipe import Recipe
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from gwkit.sim.generator import Recipe, simulate_block
+    from gwkit.sim.generator import simulate_block
+    from gwkit.sim.recipe import Recipe
 
 from gwkit.fileio import atomic_write
 

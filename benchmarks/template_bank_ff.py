@@ -33,8 +33,9 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gwkit.sim.generator import Recipe, draw_source, project
+from gwkit.sim.generator import draw_source, project
 from gwkit.sim.matched_filter import TemplateBank, fitting_factor
+from gwkit.sim.recipe import Recipe
 from gwkit.sim.whiten import whiten
 
 PERCENTILES = (1, 5, 10, 25, 50)

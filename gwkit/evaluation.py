@@ -41,7 +41,6 @@ __all__ = [
     "FPRS",
     "ScoreSet",
     "bootstrap_auc",
-    "weighted_auc",
     "threshold_at_fpr",
     "tpr_at_fpr",
     "confusion",
@@ -132,17 +131,6 @@ def _auc_weighted(pos: np.ndarray, w: np.ndarray, starts: np.ndarray) -> np.ndar
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def weighted_auc(y: np.ndarray, score: np.ndarray, weight: np.ndarray) -> float:
-    """ROC AUC with row weights (ties count one half), as sklearn's ``sample_weight``."""
-    y = np.asarray(y).astype(int).ravel()
-    score = np.asarray(score, dtype=np.float64).ravel()
-    weight = np.asarray(weight, dtype=np.float64).ravel()
-    if not y.size == score.size == weight.size:
-        raise ValueError(f"y, score and weight differ in length: {y.size}, {score.size}, {weight.size}")
-    order, starts = _sorted_groups(score)
-    return float(_auc_weighted((y[order] == 1).astype(np.float64), weight[order], starts))
-
-
 def bootstrap_auc(
     y: np.ndarray,
     score: np.ndarray,
@@ -159,6 +147,8 @@ def bootstrap_auc(
     negative/NaN for noise), signal rows of one waveform are resampled
     together. Each replicate is the exact (tie-aware) AUC of the resample,
     computed from resampling counts as weights, ``chunk`` replicates at a time.
+    Hand-written rather than sklearn's ``roc_auc_score(sample_weight=...)``: that
+    sorts the scores again for every replicate; here one sort serves them all.
     """
     y = np.asarray(y).astype(int).ravel()
     score = np.asarray(score, dtype=np.float64).ravel()
@@ -206,12 +196,11 @@ def threshold_at_fpr(y: np.ndarray, score: np.ndarray, fpr: float) -> float:
 
 def confusion(y: np.ndarray, score: np.ndarray, threshold: float) -> dict:
     """Confusion matrix at ``score > threshold``: tn, fp, fn, tp, accuracy, tpr, fpr."""
+    from sklearn.metrics import confusion_matrix
+
     y = np.asarray(y).astype(int).ravel()
-    pred = np.asarray(score, dtype=np.float64).ravel() > threshold
-    tp = int(np.sum(pred & (y == 1)))
-    fp = int(np.sum(pred & (y == 0)))
-    fn = int(np.sum(~pred & (y == 1)))
-    tn = int(np.sum(~pred & (y == 0)))
+    pred = (np.asarray(score, dtype=np.float64).ravel() > threshold).astype(int)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
     n1, n0 = tp + fn, tn + fp
     return {
         "threshold": float(threshold), "tn": tn, "fp": fp, "fn": fn, "tp": tp,

@@ -5,12 +5,14 @@ A crash or Ctrl-C mid-write leaves the previous file (if any) untouched. A
 the host and process that wrote it (``.<name>.tmp-<host>-<pid>-<random><suffix>``),
 so the next atomic write into the same folder removes the leftovers of
 processes that no longer run. :func:`check_writable` tells, before any work,
-whether an output path can be written at all.
+whether an output path can be written at all; :func:`file_sha256` fingerprints a
+file written before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import socket
@@ -18,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write", "check_writable", "remove_stale_temps"]
+__all__ = ["atomic_path", "atomic_write", "check_writable", "file_sha256", "remove_stale_temps"]
 
 _TMP_MARK = ".tmp-"  # between the target's name and "<host>-<pid>-"
 _TMP_NAME = re.compile(r"^\..+\.tmp-(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-")
@@ -136,3 +138,12 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> Path:
     os.close(fd)
     os.unlink(probe)
     return target
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 2**22) -> str:
+    """Hex SHA-256 of a file's bytes (read ``chunk`` bytes at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

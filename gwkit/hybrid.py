@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.fileio import file_sha256
 from gwkit.stack import (
     DEFAULT_FEATURES,
     KNOWN_FEATURES,
@@ -35,7 +36,6 @@ from gwkit.stack import (
     fit_stacker,
     matched_filter_features,
     row_groups,
-    sha256,
 )
 
 BANK_FILE = "mf_bank.h5"
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    seed=args.seed, snr=table["snr"].to_numpy())
     except StackError as exc:
         raise HybridError(str(exc)) from None
-    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, BANK_FILE, sha256(bank)
+    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, BANK_FILE, file_sha256(bank)
     path = stacker.save(run / STACKER_FILE)
     auc = stacker.cv["auc"]
     inputs = ", ".join(f"{k} {v:.4f}" for k, v in auc.items() if k != "stacked")

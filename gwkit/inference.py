@@ -32,6 +32,8 @@ import numpy as np
 from scipy.special import expit
 from scipy.stats import rankdata
 
+from gwkit.sim.recipe import NSAMPLES
+
 __all__ = [
     "ENSEMBLE_CHOICES",
     "TTA_CHOICES",
@@ -175,7 +177,7 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     if nsamples is not None and length is not None and int(length) != nsamples:
         raise InferenceError(f"{checkpoint.path}: the model was built for rows of {length} "
                              f"samples, the data has {nsamples}")
-    probe_length = int(length or nsamples or 16384)
+    probe_length = int(length or nsamples or NSAMPLES)
     with torch.inference_mode():
         out = model(torch.zeros(1, 2, probe_length, device=device))
     outputs = int(out.reshape(1, -1).shape[1])

@@ -11,7 +11,6 @@ SNR block with one seed, so the test set repeats noise across SNR groups).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -20,18 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from gwkit.data.competition import DataError, load_competition_file
+from gwkit.data.duplicates import duplicate_groups
 from gwkit.fileio import atomic_write, check_writable
-from gwkit.sim.generator import Recipe, coloured_noise
+from gwkit.sim.generator import coloured_noise
+from gwkit.sim.recipe import PEAK_RANGE, SAMPLE_RATE, Recipe
 from gwkit.sim.whiten import whiten
 
-__all__ = ["ChannelReport", "Report", "duplicate_groups", "excess_power", "inspect_array", "main"]
+__all__ = ["ChannelReport", "Report", "excess_power", "inspect_array", "main"]
 
 BAND = (20.0, 500.0)  # Hz: where the competition's BBH signals have their power
-SEARCH = (8192, 12288)  # samples: covers every possible merger time (10240-11878) +- delays
+# samples: every merger time (PEAK_RANGE) +- detector delays, with the ~2000 samples of
+# chirp before the earliest merger (1.0 s to 1.5 s into the row)
+SEARCH = (PEAK_RANGE[0] - 2048, PEAK_RANGE[1] + 410)
 SMOOTH_S = 0.0625  # s: power averaged over ~ the last cycles before merger
 
 
-def excess_power(x: np.ndarray, sample_rate: float = 8192.0, batch: int = 256) -> np.ndarray:
+def excess_power(x: np.ndarray, sample_rate: float = SAMPLE_RATE, batch: int = 256) -> np.ndarray:
     """Per row and channel: max over the merger window of band-passed power, smoothed.
 
     ``x`` is (N, 2, L) whitened strain; returns (N, 2). Noise gives a narrow
@@ -98,23 +101,6 @@ class Report:
                      f"{len(shared)} groups" + (f" (first: {shared[0][:6]})" if shared else ""))
         lines.append(f"suggested simulation mode: {self.suggested_mode}")
         return "\n".join(lines)
-
-
-def _groups(keys: list[bytes]) -> list[list[int]]:
-    seen: dict[bytes, list[int]] = {}
-    for i, k in enumerate(keys):
-        seen.setdefault(k, []).append(i)
-    return [g for g in seen.values() if len(g) > 1]
-
-
-def _digest(a: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
-
-
-def duplicate_groups(x: np.ndarray) -> tuple[list[list[int]], list[list[int]]]:
-    """Row groups of (N, 2, L) ``x``: exact duplicates, and rows sharing identical channel 1."""
-    n = x.shape[0]
-    return _groups([_digest(x[i]) for i in range(n)]), _groups([_digest(x[i, 1]) for i in range(n)])
 
 
 def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300, seed: int = 0,

@@ -249,7 +249,7 @@ def resolve_duplicates(x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, i
     real test set: ~100 draws from 10,000 rows per block). Other rows keep
     their scores. Returns the new scores and the counts set to 0 and 1.
     """
-    from gwkit.inspect import duplicate_groups
+    from gwkit.data.duplicates import duplicate_groups
 
     out = np.array(target, dtype=np.float64, copy=True)
     n0 = n1 = 0

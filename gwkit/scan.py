@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from gwkit.fileio import atomic_path, atomic_write
-from gwkit.sim.generator import Recipe
+from gwkit.sim.recipe import Recipe
 from gwkit.strain.gwosc import (
     DEFAULT_DQ_FLAGS,
     StrainSeries,

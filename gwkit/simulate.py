@@ -22,7 +22,8 @@ import numpy as np
 
 from gwkit.fileio import atomic_path, atomic_write, check_writable
 from gwkit.sim.bank import BankConfig, build_bank
-from gwkit.sim.generator import COMPETITION_SNRS, MODES, Recipe, simulate_competition
+from gwkit.sim.generator import simulate_competition
+from gwkit.sim.recipe import COMPETITION_SNRS, MODES, Recipe
 
 __all__ = ["main", "write_dataset"]
 

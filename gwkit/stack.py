@@ -21,7 +21,6 @@ MB) is shipped beside it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwkit.fileio import atomic_write
+from gwkit.fileio import atomic_write, file_sha256
 
 __all__ = [
     "DEFAULT_FEATURES",
@@ -44,7 +43,6 @@ __all__ = [
     "feature_table",
     "fit_stacker",
     "row_groups",
-    "sha256",
 ]
 
 STACKER_FILE = "stacker.json"
@@ -57,15 +55,6 @@ KNOWN_FEATURES = ("logit", "mf_snr", "mf_snr2", "mf_lse", "mf_lse_time", "mf_log
 
 class StackError(ValueError):
     """A stacker file or feature set that cannot be used; one line naming the file."""
-
-
-def sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def feature_table(logit: np.ndarray | None, mf: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -189,7 +178,7 @@ class Stacker:
         path = Path(stacker_path).parent / self.filter_bank
         if not path.is_file():
             raise StackError(f"{stacker_path}: its filter bank {path} is missing")
-        if self.filter_bank_sha256 and sha256(path) != self.filter_bank_sha256:
+        if self.filter_bank_sha256 and file_sha256(path) != self.filter_bank_sha256:
             raise StackError(f"{path}: content differs from the bank {stacker_path} was fitted "
                              "with (SHA-256 mismatch)")
         return path

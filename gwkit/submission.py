@@ -16,7 +16,6 @@ whether the recorded input cannot be the competition's ``test.npy``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwkit.fileio import atomic_path, atomic_write
+from gwkit.fileio import atomic_path, atomic_write, file_sha256
 
 __all__ = [
     "COLUMNS",
@@ -195,15 +194,6 @@ def provenance_path(csv_path: str | os.PathLike) -> Path:
     """The provenance sidecar of a submission CSV: ``<stem>.provenance.json`` beside it."""
     csv_path = Path(csv_path)
     return csv_path.with_name(f"{csv_path.stem}.provenance.json")
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 2**22) -> str:
-    """Hex sha256 of a file's bytes (read in chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def input_record(path: str | os.PathLike) -> dict[str, Any]:

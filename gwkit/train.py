@@ -64,7 +64,7 @@ from gwkit.engine import Augment, AugmentConfig, FixedSet, Sampler, make_fixed_s
 from gwkit.fileio import atomic_path, atomic_write
 from gwkit.metrics import accuracy, per_snr_auc, roc_auc, snr_key
 from gwkit.sim.bank import BANK_FORMAT, WaveformBank, build_bank, load_bank
-from gwkit.sim.generator import COMPETITION_SNRS
+from gwkit.sim.recipe import COMPETITION_SNRS
 
 __all__ = [
     "FoldData",

@@ -20,7 +20,6 @@ from gwkit.evaluation import (
     evaluate_set,
     threshold_at_fpr,
     tpr_at_fpr,
-    weighted_auc,
     write_report,
 )
 from gwkit.metrics import accuracy
@@ -47,13 +46,14 @@ def _synthetic(n_per: int = 60, seed: int = 0) -> pd.DataFrame:
 # --------------------------------------------------------------------------- metrics
 
 
-def test_weighted_auc_matches_sklearn_with_ties():
+def test_bootstrap_replicate_is_sklearns_weighted_auc_with_ties():
+    """One replicate (n_boot=1) is the AUC of the resample: sklearn's AUC weighted by the counts."""
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 300)
     score = np.round(y * 0.7 + rng.normal(size=300), 1)  # many ties
-    w = rng.integers(0, 4, 300)
-    assert weighted_auc(y, score, w) == pytest.approx(roc_auc_score(y, score, sample_weight=w))
-    assert weighted_auc(y, score, np.ones(300)) == pytest.approx(roc_auc_score(y, score))
+    counts = np.random.default_rng(5).multinomial(300, np.full(300, 1 / 300))  # the resample
+    lo, hi = bootstrap_auc(y, score, n_boot=1, seed=5)
+    assert lo == hi == pytest.approx(roc_auc_score(y, score, sample_weight=counts), abs=1e-12)
 
 
 def test_bootstrap_ci_brackets_the_auc_and_is_seeded():
@@ -275,11 +275,12 @@ def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     """End to end: a fold checkpoint and the matched filter score the same 12-row HDF5 set."""
     from gwkit.data import write_hdf5
     from gwkit.models import create_model, save_checkpoint
-    from gwkit.sim.generator import Recipe, coloured_noise
+    from gwkit.sim.generator import coloured_noise
     from gwkit.sim.matched_filter import TemplateBank
+    from gwkit.sim.recipe import Recipe
     from gwkit.sim.whiten import whiten
 
-    bank = TemplateBank.from_masses([30.0], [25.0])
+    bank = TemplateBank.build(1, min_match=None, seed=0)  # one template from the prior
     bank_path = bank.save(tmp_path / "tb.h5")
     rng = np.random.default_rng(0)
     recipe = Recipe()

@@ -7,7 +7,7 @@
 
 from gwkit.data.competition import (
     COMPETITION,
-    DETECTORS,
+    IFOS,
     NSAMPLES,
     SAMPLE_RATE,
     CompetitionData,
@@ -25,7 +25,7 @@ from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
 
 __all__ = [
     "COMPETITION",
-    "DETECTORS",
+    "IFOS",
     "NSAMPLES",
     "SAMPLE_RATE",
     "CompetitionData",

@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 
 from gwkit.fileio import atomic_path
+from gwkit.sim.recipe import IFOS, NSAMPLES, SAMPLE_RATE
 
 __all__ = [
     "COMPETITION",
-    "DETECTORS",
     "HDF5_FORMAT",
+    "IFOS",
     "MMAP_THRESHOLD_BYTES",
     "NSAMPLES",
     "SAMPLE_RATE",
@@ -51,9 +52,6 @@ __all__ = [
     "write_hdf5",
 ]
 
-SAMPLE_RATE = 8192  # Hz
-NSAMPLES = 16384  # samples per detector per sample (2 s at 8192 Hz)
-DETECTORS = ("H1", "L1")
 COMPETITION = "2023-gwdata-bootcamp"
 
 MMAP_THRESHOLD_BYTES = 256 * 2**20  # .npy files larger than this are memory-mapped
@@ -93,9 +91,9 @@ def validate_strain(
         raise DataError(f"{source}: expected shape (N, 1, 2, L) with 1 on axis 1, found {x.shape}")
     if x.shape[0] == 0:
         raise DataError(f"{source}: expected at least one sample, found none (shape {x.shape})")
-    if x.shape[-2] != len(DETECTORS):
+    if x.shape[-2] != len(IFOS):
         raise DataError(
-            f"{source}: expected {len(DETECTORS)} detectors {DETECTORS}, "
+            f"{source}: expected {len(IFOS)} detectors {IFOS}, "
             f"found {x.shape[-2]} (shape {x.shape})"
         )
     if nsamples is not None and x.shape[-1] != nsamples:

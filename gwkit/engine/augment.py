@@ -56,9 +56,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from gwkit.sim.recipe import EDGE_NSAMPLES, PEAK_RANGE, SAMPLE_RATE
+
 __all__ = [
-    "EDGE_NSAMPLES",
-    "PEAK_RANGE",
     "Augment",
     "AugmentConfig",
     "detector_shift",
@@ -71,12 +71,8 @@ __all__ = [
     "time_shift",
 ]
 
-#: Samples at each end left untouched by the shifts: the Tukey(alpha=1/8) taper
-#: of 16384 samples, ``alpha * N / 2``.
-EDGE_NSAMPLES = 1024
-#: Competition placement range of the merger (peak of hp^2 + hc^2), in samples,
-#: half-open: 1.25 s to 1.45 s at 8192 Hz.
-PEAK_RANGE = (10240, 11878)
+# The shifts leave EDGE_NSAMPLES samples at each end untouched (the whitening window's
+# taper) and keep the merger in PEAK_RANGE: both from gwkit.sim.recipe.
 
 
 # ---------------------------------------------------------------------------
@@ -383,7 +379,7 @@ class AugmentConfig:
     max_detector_shift_s: float = 0.010  # largest channel-1 shift, seconds
     swap_p: float = 0.0  # probability of exchanging channels 0 and 1 (physical mode only)
     sign_flip_p: float = 0.0  # probability of multiplying a sample by -1
-    sample_rate: float = 8192.0  # Hz
+    sample_rate: float = SAMPLE_RATE  # Hz
     edge_nsamples: int = EDGE_NSAMPLES  # tapered samples at each end left unchanged by shifts
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from gwkit.engine.sampler import Sampler
-from gwkit.sim.generator import COMPETITION_SNRS
+from gwkit.sim.recipe import COMPETITION_SNRS
 
 __all__ = ["FixedSet", "make_fixed_set"]
 

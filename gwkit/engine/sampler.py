@@ -35,7 +35,7 @@ import torch
 from gwkit.engine.snr import SNRDistribution, parse_snr
 from gwkit.sim import detectors as det
 from gwkit.sim.bank import WaveformBank
-from gwkit.sim.generator import Recipe
+from gwkit.sim.recipe import Recipe
 from gwkit.sim.waveforms import chirp_time_2pn, polarisations
 from gwkit.sim.whiten import central_window, tukey, whitening_filter
 
@@ -70,14 +70,6 @@ class Extrinsics:
             peak_index=torch.randint(lo, hi, (n,), generator=generator, device=dev),
         )
 
-    @classmethod
-    def from_sources(cls, sources: Sequence, device="cpu", dtype=torch.float64) -> Extrinsics:
-        """From :class:`gwkit.sim.generator.Source` objects (for comparisons with the reference)."""
-        def col(name, dt=dtype):
-            return torch.tensor([getattr(s, name) for s in sources], dtype=dt, device=device)
-        return cls(col("inclination"), col("phase"), col("psi"), col("ra"), col("dec"),
-                   col("peak_index", torch.long))
-
 
 @dataclass
 class SignalBatch:
@@ -87,7 +79,6 @@ class SignalBatch:
     snr_ifo: torch.Tensor  # (B, 2): H1, L1 optimal SNR at unit network SNR
     snr_channel: torch.Tensor  # (B, 2): SNR present in each output channel
     fmin: torch.Tensor  # (B,) Hz
-    merger_offset: torch.Tensor  # (B,) argmax(hp^2 + hc^2) minus the face-on peak, samples
     strain: torch.Tensor | None = None  # (B, 2, N) unwhitened, unit network SNR, in strain units
 
 
@@ -165,7 +156,7 @@ class Sampler:
         self._total_mass = torch.as_tensor(bank.m1 + bank.m2, device=self.device, dtype=torch.float64)
         self._eta = torch.as_tensor(bank.eta, device=self.device, dtype=torch.float64)
         self._last = torch.as_tensor(bank.last, device=self.device, dtype=torch.float64)
-        window = central_window(n, fs)
+        window = central_window(n)
         nz = np.flatnonzero(window)
         self._support = (int(nz[0]), int(nz[-1]) + 1)
         self._window = torch.tensor(window[self._support[0]:self._support[1]], device=self.device, dtype=dtype)
@@ -251,7 +242,7 @@ class Sampler:
         if with_strain:
             layout = [strains[1], torch.zeros_like(strains[1])] if self.mode == "competition" else strains
             strain = torch.stack(layout, dim=1) * (scale / self._filter_scale)[:, :, None]
-        return SignalBatch(white, snr_ifo * scale, snr_channel * scale, fmin, offset, strain)
+        return SignalBatch(white, snr_ifo * scale, snr_channel * scale, fmin, strain)
 
     # ------------------------------------------------------------------ noise
     def white_noise_spectrum(self, n: int, generator: torch.Generator) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from gwkit.sim.generator import COMPETITION_SNRS
+from gwkit.sim.recipe import COMPETITION_SNRS
 
 __all__ = ["SNRDistribution", "FixedSNRs", "UniformSNR", "Curriculum", "parse_snr"]
 

@@ -32,6 +32,7 @@ from gwkit.models import cnn, resnet1d, spec2d
 from gwkit.models.cnn import GabbardCNN, GWCNNBaseline
 from gwkit.models.frontend import FrontEnd, FrontEndModel, with_frontend
 from gwkit.models.resnet1d import ResNet1d
+from gwkit.sim.recipe import NSAMPLES
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -52,7 +53,6 @@ __all__ = [
 CHECKPOINT_FORMAT = "gwkit.checkpoint"
 CHECKPOINT_VERSION = 1
 _RESERVED_KEYS = frozenset({"format", "version", "model", "state_dict"})
-_COMPETITION_NSAMPLES = 16384  # 2 s at 8192 Hz: the models' default input_length
 _MODEL_MODULES = (cnn, resnet1d, spec2d)
 
 
@@ -92,7 +92,7 @@ def create_model(
             )
         if "input_length" in frontend:
             raise ValueError("pass input_length to create_model, not inside frontend=dict(...)")
-        raw_length = kwargs.get("input_length", _COMPETITION_NSAMPLES)
+        raw_length = kwargs.get("input_length", NSAMPLES)
         front = FrontEnd(**dict(frontend), input_length=raw_length)
         kwargs = dict(kwargs, input_length=front.output_length(raw_length))
         spec["kwargs"]["frontend"] = dict(frontend)
@@ -228,7 +228,7 @@ def load_checkpoint(
         )
     if not isinstance(checkpoint.get("state_dict"), dict):
         raise ValueError(f"{path} has no 'state_dict' entry")
-    built_for = spec["kwargs"].get("input_length", _COMPETITION_NSAMPLES)
+    built_for = spec["kwargs"].get("input_length", NSAMPLES)
     if input_length is not None and built_for != input_length:
         raise ValueError(
             f"{path}: {spec['name']} was built for inputs of {built_for} samples per detector, "

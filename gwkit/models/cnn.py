@@ -23,10 +23,11 @@ from typing import Any
 
 import torch
 from timm.layers import get_act_layer
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from gwkit.models.resnet1d import as_channels_first
+from gwkit.models.layers import as_channels_first, build_model, make_classifier, model_cfg
+from gwkit.sim.recipe import NSAMPLES
 
 __all__ = ["GWCNNBaseline", "GabbardCNN", "valid_conv_pool_length"]
 
@@ -76,11 +77,6 @@ class _PlainCNN(nn.Module):
     head_hidden_size: int
     fc: nn.Module
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-        return nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
-
     def get_classifier(self) -> nn.Module:
         """The final linear layer."""
         return self.fc
@@ -90,7 +86,7 @@ class _PlainCNN(nn.Module):
         if global_pool is not None:
             raise ValueError(f"{type(self).__name__} has no global_pool, got {global_pool!r}")
         self.num_classes = num_classes
-        self.fc = self._make_fc(num_classes)
+        self.fc = make_classifier(self.head_hidden_size, num_classes)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Flatten, hidden dense layers, classifier; ``pre_logits`` stops before it."""
@@ -126,7 +122,7 @@ class GWCNNBaseline(_PlainCNN):
         pool_sizes: Sequence[int] = (8, 1, 1, 1, 6, 1, 1, 4),
         in_chans: int = 2,
         num_classes: int = 1,
-        input_length: int = 16384,
+        input_length: int = NSAMPLES,
         hidden_size: int = 64,
         act_layer: str | Callable[..., nn.Module] | None = None,
         act_alpha: float = 0.01,
@@ -153,7 +149,7 @@ class GWCNNBaseline(_PlainCNN):
         self.hidden = nn.Sequential(OrderedDict(
             fc=nn.Linear(self.num_features, hidden_size), act=act(), drop=nn.Dropout(drop_rate),
         ))
-        self.fc = self._make_fc(num_classes)
+        self.fc = make_classifier(self.head_hidden_size, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, L)`` or ``(B, 1, C, L)`` -> ``(B, channels[-1], C, T)``."""
@@ -184,7 +180,7 @@ class GabbardCNN(_PlainCNN):
         pool_sizes: Sequence[int] = (1, 8, 1, 6, 1, 4),
         in_chans: int = 2,
         num_classes: int = 1,
-        input_length: int = 16384,
+        input_length: int = NSAMPLES,
         hidden_sizes: Sequence[int] = (64, 64),
         act_layer: str | Callable[..., nn.Module] = "elu",
         drop_rate: float = 0.5,
@@ -213,27 +209,14 @@ class GabbardCNN(_PlainCNN):
         self.head_hidden_size = width
         self.flatten = nn.Flatten(1)
         self.hidden = nn.Sequential(*hidden)
-        self.fc = self._make_fc(num_classes)
+        self.fc = make_classifier(self.head_hidden_size, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, L)`` or ``(B, 1, C, L)`` -> ``(B, channels[-1], T)``."""
         return self.features(as_channels_first(x, self.in_chans))
 
 
-def _create_cnn(
-    model_cls: type[nn.Module], variant: str, pretrained: bool = False, **kwargs: Any
-) -> nn.Module:
-    if pretrained:
-        raise ValueError(f"{variant}: there are no pretrained weights for gwkit models")
-    return build_model_with_cfg(model_cls, variant, pretrained, **kwargs)
-
-
-def _cfg(**kwargs: Any) -> dict[str, Any]:
-    # input_size=None: timm's (C, H, W) would otherwise force in_chans=3.
-    return dict(
-        url="", num_classes=1, input_size=None, mean=None, std=None,
-        first_conv="features.0", classifier="fc", license="mit", **kwargs,
-    )
+_cfg = partial(model_cfg, first_conv="features.0")
 
 
 default_cfgs = generate_default_cfgs({
@@ -250,7 +233,7 @@ def gw_cnn_baseline(pretrained: bool = False, **kwargs: Any) -> GWCNNBaseline:
         kernel_sizes=(32, 16, 16, 16, 8, 8, 4, 4),
         pool_sizes=(8, 1, 1, 1, 6, 1, 1, 4),
     )
-    return _create_cnn(GWCNNBaseline, "gw_cnn_baseline", pretrained, **dict(model_args, **kwargs))
+    return build_model(GWCNNBaseline, "gw_cnn_baseline", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
@@ -261,4 +244,4 @@ def gabbard2018(pretrained: bool = False, **kwargs: Any) -> GabbardCNN:
         kernel_sizes=(64, 32, 32, 16, 16, 16),
         pool_sizes=(1, 8, 1, 6, 1, 4),
     )
-    return _create_cnn(GabbardCNN, "gabbard2018", pretrained, **dict(model_args, **kwargs))
+    return build_model(GabbardCNN, "gabbard2018", pretrained, **dict(model_args, **kwargs))

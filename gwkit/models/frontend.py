@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from gwkit.sim.recipe import NSAMPLES, SAMPLE_RATE
+
 __all__ = ["FrontEnd", "FrontEndModel", "bandpass_mask", "fft_bandpass", "with_frontend"]
 
 
@@ -119,13 +121,13 @@ class FrontEnd(nn.Module):
 
     def __init__(
         self,
-        sample_rate: float = 8192.0,
+        sample_rate: float = SAMPLE_RATE,
         *,
         flow: float | None = None,
         fhigh: float | None = None,
         decimate: int = 1,
         transition: float = 5.0,
-        input_length: int = 16384,
+        input_length: int = NSAMPLES,
     ) -> None:
         super().__init__()
         _check_config(sample_rate, flow, fhigh, decimate, transition)

@@ -21,9 +21,20 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath, GroupNorm1, get_act_layer, get_norm_layer, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.layers import DropPath, trunc_normal_
+from timm.models import generate_default_cfgs, register_model
 from torch import nn
+
+from gwkit.models.layers import (
+    LayerType,
+    as_channels_first,
+    build_model,
+    get_act_layer_strict,
+    get_norm_layer_1d,
+    make_classifier,
+    model_cfg,
+)
+from gwkit.sim.recipe import NSAMPLES
 
 __all__ = [
     "AttentionPool1d",
@@ -32,49 +43,13 @@ __all__ = [
     "GeM1d",
     "GeMPool1d",
     "ResNet1d",
-    "get_norm_layer_1d",
 ]
 
-LayerType = str | type[nn.Module] | Callable[..., nn.Module]
 PoolType = Literal["avg", "gem", "flatten", "attn"]
 DownsampleType = Literal["conv", "gem"]
 POOL_TYPES: tuple[str, ...] = ("avg", "gem", "flatten", "attn")
 
-# Norm layers that normalise (B, C, L) per channel. timm's own "batchnorm" means
-# BatchNorm2d, which rejects 3-D input, hence this 1-D table.
-_NORM_1D: dict[str, Callable[..., nn.Module]] = {
-    "batchnorm": nn.BatchNorm1d,
-    "batchnorm1d": nn.BatchNorm1d,
-    "groupnorm1": GroupNorm1,
-    "instancenorm": partial(nn.InstanceNorm1d, affine=True),
-    "instancenorm1d": partial(nn.InstanceNorm1d, affine=True),
-}
-
-
 # ---------------------------------------------------------------- helpers
-
-
-def get_norm_layer_1d(norm_layer: LayerType) -> Callable[..., nn.Module]:
-    """Resolve a norm layer for ``(B, C, L)`` tensors from a name, class or partial.
-
-    Names: ``"batchnorm"`` / ``"batchnorm1d"``, ``"groupnorm1"``, ``"instancenorm"``.
-    Classes and partials go through :func:`timm.layers.get_norm_layer`.
-    """
-    if isinstance(norm_layer, str):
-        key = norm_layer.replace("_", "").lower()
-        if key not in _NORM_1D:
-            raise ValueError(
-                f"unknown 1-D norm layer {norm_layer!r}; choose one of {sorted(_NORM_1D)}"
-            )
-        return _NORM_1D[key]
-    return get_norm_layer(norm_layer)
-
-
-def _resolve_act_layer(act_layer: LayerType) -> Callable[..., nn.Module]:
-    layer = get_act_layer(act_layer)
-    if layer is None:
-        raise ValueError(f"act_layer must name an activation, got {act_layer!r}")
-    return layer
 
 
 def conv1d(
@@ -88,17 +63,6 @@ def conv1d(
     return nn.Conv1d(
         in_chs, out_chs, kernel_size, stride=stride, padding=kernel_size // 2, bias=bias
     )
-
-
-def as_channels_first(x: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """Return ``x`` as ``(B, C, L)``; the competition layout ``(B, 1, C, L)`` is squeezed."""
-    if x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3 or x.shape[1] != in_chans:
-        raise ValueError(
-            f"expected input (B, {in_chans}, L) or (B, 1, {in_chans}, L), got {tuple(x.shape)}"
-        )
-    return x
 
 
 # ---------------------------------------------------------------- pooling heads
@@ -337,7 +301,7 @@ class ResNet1d(nn.Module):
         strides: Sequence[int] | None = None,
         in_chans: int = 2,
         num_classes: int = 1,
-        input_length: int = 16384,
+        input_length: int = NSAMPLES,
         kernel_size: int = 7,
         stem_width: int = 32,
         stem_kernel_size: int = 31,
@@ -367,7 +331,7 @@ class ResNet1d(nn.Module):
         if downsample not in ("conv", "gem"):
             raise ValueError(f"downsample must be 'conv' or 'gem', got {downsample!r}")
         block_cls = _resolve_block(block)
-        act = _resolve_act_layer(act_layer)
+        act = get_act_layer_strict(act_layer)
         norm = get_norm_layer_1d(norm_layer)
         self.in_chans = in_chans
         self.num_classes = num_classes
@@ -425,7 +389,7 @@ class ResNet1d(nn.Module):
             global_pool, self.num_features, self.feature_length, attn_num_heads
         )
         self.head_drop = nn.Dropout(drop_rate)
-        self.fc = self._make_fc(num_classes)
+        self.fc = make_classifier(self.head_hidden_size, num_classes)
         self._init_weights(zero_init_last)
 
     def output_length(self, input_length: int) -> int:
@@ -434,11 +398,6 @@ class ResNet1d(nn.Module):
         for stride in self._series_strides:
             length = math.ceil(length / stride)  # odd kernels padded by k // 2
         return length
-
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {num_classes}")
-        return nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
 
     def _init_weights(self, zero_init_last: bool) -> None:
         for module in self.modules():
@@ -461,7 +420,7 @@ class ResNet1d(nn.Module):
                 global_pool, self.num_features, self.feature_length, self.attn_num_heads
             )
         self.num_classes = num_classes
-        self.fc = self._make_fc(num_classes)
+        self.fc = make_classifier(self.head_hidden_size, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, L)`` or ``(B, 1, C, L)`` -> ``(B, num_features, T)``."""
@@ -487,22 +446,15 @@ class ResNet1d(nn.Module):
 
 
 def _create_resnet1d(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet1d:
-    if pretrained:
-        raise ValueError(f"{variant}: there are no pretrained weights for gwkit 1-D models")
     nstages = len(kwargs.get("layers", (2, 2, 2, 2)))
-    return build_model_with_cfg(
+    return build_model(
         ResNet1d, variant, pretrained,
         feature_cfg=dict(flatten_sequential=True, out_indices=tuple(range(nstages + 1))),
         **kwargs,
     )
 
 
-def _cfg(**kwargs: Any) -> dict[str, Any]:
-    # input_size=None: timm's (C, H, W) would otherwise force in_chans=3.
-    return dict(
-        url="", num_classes=1, input_size=None, mean=None, std=None,
-        first_conv="stem.conv", classifier="fc", license="mit", **kwargs,
-    )
+_cfg = partial(model_cfg, first_conv="stem.conv")
 
 
 default_cfgs = generate_default_cfgs({

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from gwkit.fileio import atomic_path
+from gwkit.sim.recipe import F_LOWER, MIN_WAVEFORM_LENGTH, SAMPLE_RATE, MassPrior
 from gwkit.sim.waveforms import (
     BinaryMasses,
-    MassPrior,
     chirp_time_2pn,
     imrphenomd,
     symmetric_mass_ratio,
@@ -53,13 +53,13 @@ _CONTINUE = 48  # samples of that continuation (its influence then decays as 0.2
 class BankConfig:
     """How a bank is made (units: Hz, samples, solar masses)."""
 
-    sample_rate: float = 8192.0
-    f_lower: float = 12.0
-    min_waveform_length: int = 32768
+    sample_rate: float = SAMPLE_RATE
+    f_lower: float = F_LOWER
+    min_waveform_length: int = MIN_WAVEFORM_LENGTH
     pre: int = 8448  # segment samples before the amplitude peak
     length: int = 11264  # segment samples in all
-    m_min: float = 5.0
-    m_total_max: float = 100.0
+    m_min: float = MassPrior.m_min
+    m_total_max: float = MassPrior.m_total_max
     dtype: str = "float32"
 
     def __post_init__(self) -> None:

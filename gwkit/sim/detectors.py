@@ -1,6 +1,6 @@
 """Antenna patterns and Earth-centre time delays for the LIGO detectors.
 
-The competition evaluated both at GPS time 0 (``gps=0``). The numpy functions
+The competition evaluated both at GPS time 0 (:data:`gwkit.sim.recipe.GPS`). The numpy functions
 call LALSuite directly; the torch functions implement the same formulas
 (``XLALComputeDetAMResponse``, ``XLALTimeDelayFromEarthCenter``) for batches on
 any device and are tested against LALSuite.
@@ -12,8 +12,9 @@ import functools
 
 import numpy as np
 
+from gwkit.sim.recipe import GPS, IFOS
+
 __all__ = [
-    "IFOS",
     "detector_tensors",
     "antenna_patterns",
     "time_delay",
@@ -21,7 +22,6 @@ __all__ = [
     "time_delay_torch",
 ]
 
-IFOS = ("H1", "L1")
 SPEED_OF_LIGHT = 299792458.0  # m/s, lal.C_SI
 
 
@@ -49,7 +49,7 @@ def detector_tensors(ifo: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def antenna_patterns(
-    ra: float, dec: float, psi: float, ifo: str, gps: float = 0.0
+    ra: float, dec: float, psi: float, ifo: str, gps: float = GPS
 ) -> tuple[float, float]:
     """(F+, Fx) of detector ``ifo`` for a source at (ra, dec) with polarisation psi (radians)."""
     import lal
@@ -58,7 +58,7 @@ def antenna_patterns(
     return float(fp), float(fc)
 
 
-def time_delay(ra: float, dec: float, ifo: str, gps: float = 0.0) -> float:
+def time_delay(ra: float, dec: float, ifo: str, gps: float = GPS) -> float:
     """Arrival time at ``ifo`` minus arrival time at the Earth's centre, in seconds."""
     import lal
 
@@ -77,7 +77,7 @@ def _source_frame(ra, dec, psi, gmst: float):
     return x, y
 
 
-def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = 0.0):
+def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = GPS):
     """Batched (F+, Fx) as tensors shaped like ``ra`` (radians in, on ra's device/dtype)."""
     import torch
 
@@ -90,7 +90,7 @@ def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = 0.0):
     return fp, fc
 
 
-def time_delay_torch(ra, dec, ifo: str, gps: float = 0.0):
+def time_delay_torch(ra, dec, ifo: str, gps: float = GPS):
     """Batched Earth-centre time delay in seconds (tensor shaped like ``ra``)."""
     import torch
 

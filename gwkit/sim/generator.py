@@ -1,6 +1,7 @@
 """Reference generator: the competition's recipe, one sample at a time, on the CPU.
 
-This is the faithful, slow path that everything else is tested against.
+This is the faithful, slow path that everything else is tested against; the
+recipe's constants and :class:`~gwkit.sim.recipe.Recipe` live in :mod:`gwkit.sim.recipe`.
 ``mode="competition"`` reproduces the course generator including its quirks
 (see ``COMPETITION.md``):
 
@@ -25,17 +26,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from gwkit.sim import detectors as det
-from gwkit.sim.psd import design_psd
+from gwkit.sim.parallel import process_map
+from gwkit.sim.recipe import COMPETITION_SNRS, Mode, Recipe
 from gwkit.sim.waveforms import (
-    MassPrior,
     chirp_mass,
     frequency_before_merger_2pn,
     imrphenomd,
@@ -44,10 +43,6 @@ from gwkit.sim.waveforms import (
 from gwkit.sim.whiten import central_window, tukey, whiten
 
 __all__ = [
-    "Mode",
-    "MODES",
-    "COMPETITION_SNRS",
-    "Recipe",
     "Source",
     "Projection",
     "BlockPlan",
@@ -62,48 +57,11 @@ __all__ = [
     "simulate_competition",
 ]
 
-Mode = Literal["competition", "physical"]
-MODES: tuple[str, ...] = ("competition", "physical")
-COMPETITION_SNRS: tuple[float, ...] = (2, 4, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30)
-
 # Spawn-key roots: one stream per kind of randomness.
 _SOURCES, _NOISE, _SHUFFLE, _DRAW, _BLOCKS = 0, 1, 2, 3, 4
 # Samples kept before the cut (beyond any detector delay) so that the spline
 # over the cropped waveform equals the spline over the whole waveform.
 _SPLINE_MARGIN = 1024
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Everything that defines the competition's distribution (units: Hz, s, samples)."""
-
-    mode: Mode = "competition"
-    sample_rate: float = 8192.0
-    nsamples: int = 16384  # 1 s observation x safety factor 2
-    psd_flow: float = 10.0  # PSD lower cut-off (Hz)
-    f_lower: float = 12.0  # waveform start frequency before the 1 Hz steps (Hz)
-    min_waveform_length: int = 32768  # 2 N samples
-    peak_range: tuple[int, int] = (10240, 11878)  # merger sample index, [lo, hi)
-    central_start: int = 4096  # start of the central 1 s region (samples)
-    masses: MassPrior = field(default_factory=MassPrior)
-    ifos: tuple[str, str] = det.IFOS
-    gps: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        lo, hi = self.peak_range
-        if not 0 <= lo < hi <= self.nsamples:
-            raise ValueError(f"peak_range {self.peak_range} must lie in [0, {self.nsamples}]")
-
-    @property
-    def duration(self) -> float:
-        """Segment length in seconds."""
-        return self.nsamples / self.sample_rate
-
-    @property
-    def psd(self) -> np.ndarray:
-        return design_psd(self.nsamples, self.sample_rate, self.psd_flow)
 
 
 @dataclass(frozen=True)
@@ -210,7 +168,7 @@ def project(source: Source, recipe: Recipe = Recipe()) -> Projection:
     start = ref - source.peak_index  # waveform sample that lands at output sample 0
     crop = max(0, start - _SPLINE_MARGIN)
     hp, hc = hp[crop:], hc[crop:]
-    window = central_window(n, fs)
+    window = central_window(n)
     psd = recipe.psd
     total_mass = source.m1 + source.m2
     fmin = frequency_before_merger_2pn(
@@ -340,19 +298,6 @@ def _whitened_noise(args: tuple[int, int, Recipe]) -> np.ndarray:
     return whiten(noise, recipe.psd, recipe.sample_rate)
 
 
-def _map(fn, items: list, workers: int, progress: bool, desc: str) -> list:
-    if progress:
-        from tqdm.auto import tqdm
-    else:
-        def tqdm(it, **_):  # noqa: E306 - a no-op stand-in
-            return it
-    if workers <= 1 or len(items) < 2:
-        return [fn(it) for it in tqdm(items, desc=desc, total=len(items))]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(tqdm(pool.map(fn, items, chunksize=max(1, len(items) // (8 * workers))),
-                         desc=desc, total=len(items)))
-
-
 def render_rows(
     plan: BlockPlan,
     rows: Sequence[int],
@@ -375,13 +320,13 @@ def render_rows(
         raise ValueError(f"rows must lie in [0, {plan.nrows}), got {rows.min()}..{rows.max()}")
     recipe = plan.recipe
     wanted = sorted({int(plan.waveform_id[r]) for r in rows if plan.waveform_id[r] >= 0})
-    projected = dict(zip(wanted, _map(
-        _project_whitened, [(plan.sources[k], recipe) for k in wanted], workers, progress, "waveforms"
-    )))
+    projected = dict(zip(wanted, process_map(
+        _project_whitened, [(plan.sources[k], recipe) for k in wanted], workers=workers,
+        progress=progress, desc="waveforms")))
     unique_rows = sorted(set(rows.tolist()))
-    noise = dict(zip(unique_rows, _map(
-        _whitened_noise, [(plan.seed, r, recipe) for r in unique_rows], workers, progress, "noise"
-    )))
+    noise = dict(zip(unique_rows, process_map(
+        _whitened_noise, [(plan.seed, r, recipe) for r in unique_rows], workers=workers,
+        progress=progress, desc="noise")))
     x = np.empty((rows.size, 2, recipe.nsamples), dtype=dtype)
     records = []
     for i, (row, snr) in enumerate(zip(rows.tolist(), snr_row.tolist())):

@@ -54,21 +54,18 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import time
-from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from gwkit.fileio import atomic_path
-from gwkit.sim.generator import Recipe
+from gwkit.sim.mf_features import _output_grid, filter_spectra
+from gwkit.sim.parallel import process_map
+from gwkit.sim.recipe import MassPrior, Mode, Recipe
 from gwkit.sim.waveforms import (
     BinaryMasses,
-    MassPrior,
     chirp_mass,
     frequency_before_merger_2pn,
     imrphenomd,
@@ -77,11 +74,9 @@ from gwkit.sim.waveforms import (
 from gwkit.sim.whiten import central_window, whiten
 
 __all__ = [
-    "FilterMode",
     "TemplateBank",
     "MatchedFilterResult",
     "whitened_template",
-    "snr_series",
     "matched_filter",
     "matched_filter_statistic",
     "fitting_factor",
@@ -89,7 +84,6 @@ __all__ = [
     "build_filter_bank",
 ]
 
-FilterMode = Literal["competition", "physical"]
 BANK_FORMAT = 1
 _LEAD_MARGIN = 0.5  # s of waveform generated before the template's first sample
 _PLACEMENT = 20  # spawn-key root of the bank's candidate draws
@@ -129,7 +123,7 @@ def whitened_template(
     ok = (src >= 0) & (src < hp.size)
     x = np.zeros(n)
     x[ok] = hp[src[ok]]
-    x *= central_window(n, fs)
+    x *= central_window(n)
     w = whiten(x, recipe.psd, fs)
     norm = float(np.linalg.norm(w))
     if not norm > 0:
@@ -140,53 +134,6 @@ def whitened_template(
 def _template_job(args: tuple[float, float, Recipe, int]) -> np.ndarray:
     m1, m2, recipe, ref = args
     return whitened_template(m1, m2, recipe=recipe, ref_index=ref).astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- FFT helpers
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-def _nbins(nsamples: int, sample_rate: float, f_max: float | None, stride: int) -> tuple[int, int]:
-    """(M kept rfft bins, P = nsamples / stride output samples); M <= P."""
-    if stride < 1 or nsamples % stride:
-        raise ValueError(f"stride must be a positive divisor of {nsamples}, got {stride}")
-    npos = nsamples // 2 + 1
-    m = npos if f_max is None else min(npos, int(math.floor(f_max * nsamples / sample_rate)) + 1)
-    p = nsamples // stride
-    if m > p:
-        raise ValueError(
-            f"f_max={f_max} Hz keeps {m} bins, more than the {p} output samples of stride {stride}; "
-            f"lower f_max to <= {sample_rate / stride:g} Hz or the stride"
-        )
-    return m, p
-
-
-def _spectra(x, nbins: int, device, *, zero_dc: bool = True):
-    """rfft of real ``x`` (..., N) -> complex64 (..., nbins) on ``device``."""
-    torch = _torch()
-    t = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
-    xf = torch.fft.rfft(t, dim=-1)[..., :nbins]
-    if zero_dc:
-        xf[..., 0] = 0
-    return xf
-
-
-def _filters(templates: np.ndarray, nbins: int, device):
-    """Conjugate template spectra scaled so that Re z and Im z are unit-variance in white noise.
-
-    With ``z = ifft_P(pad(X * F), norm='forward')``, ``F = 2/N conj(T) / sigma`` and
-    ``sigma^2 = 2/N sum |T_k|^2`` over the kept bins.
-    """
-    torch = _torch()
-    n = templates.shape[-1]
-    tf = _spectra(templates, nbins, device)
-    sigma = torch.sqrt(2.0 / n * (tf.abs() ** 2).sum(-1, keepdim=True))
-    return (2.0 / n) * tf.conj() / sigma
 
 
 # ----------------------------------------------------------------------------- the bank
@@ -220,33 +167,7 @@ class TemplateBank(BinaryMasses):
             )
 
 
-    def subset(self, index) -> TemplateBank:
-        """A bank of the templates at ``index`` (any numpy index)."""
-        index = np.atleast_1d(np.arange(len(self))[index])
-        return TemplateBank(self.m1[index], self.m2[index], self.templates[index],
-                            self.ref_index, self.recipe, dict(self.info))
-
     # ------------------------------------------------------------------ building
-
-    @classmethod
-    def from_masses(
-        cls,
-        m1: Sequence[float],
-        m2: Sequence[float],
-        *,
-        recipe: Recipe = Recipe(),
-        ref_index: int | None = None,
-        workers: int = 1,
-    ) -> TemplateBank:
-        """Templates at the given mass pairs (no placement)."""
-        ref = _default_ref_index(recipe) if ref_index is None else int(ref_index)
-        m1 = np.asarray(m1, dtype=np.float64)
-        m2 = np.asarray(m2, dtype=np.float64)
-        jobs = [(float(a), float(b), recipe, ref) for a, b in zip(m1, m2)]
-        templates = _map(_template_job, jobs, workers)
-        empty = np.zeros((0, recipe.nsamples), np.float32)
-        return cls(m1, m2, np.stack(templates) if templates else empty, ref, recipe,
-                   {"placement": "given"})
 
     @classmethod
     def build(
@@ -287,10 +208,12 @@ class TemplateBank(BinaryMasses):
             raise ValueError(f"min_match must lie in (0, 1), got {min_match}")
         if mchirp_ratio is not None and not mchirp_ratio > 1.0:
             raise ValueError(f"mchirp_ratio must exceed 1, got {mchirp_ratio}")
-        torch = _torch()
+        import torch
+        from tqdm.auto import tqdm
+
         ref = _default_ref_index(recipe) if ref_index is None else int(ref_index)
         nsamples, fs = recipe.nsamples, recipe.sample_rate
-        nbins, nout = _nbins(nsamples, fs, f_max, stride)
+        nbins, nout = _output_grid(nsamples, fs, f_max, stride)
         prior: MassPrior = recipe.masses
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_PLACEMENT,)))
         limit = n if n is not None else max_candidates
@@ -299,7 +222,8 @@ class TemplateBank(BinaryMasses):
         kept_t: list[np.ndarray] = []
         kept_f = torch.zeros((max(limit, 1) if n is not None else 256, nbins), dtype=torch.complex64)
         kept_lmc = np.zeros(kept_f.shape[0])
-        tried, streak, t0 = 0, 0, time.perf_counter()
+        tried, streak = 0, 0
+        bar = tqdm(desc="template bank", unit=" candidates", disable=not progress)
         chunk = max(8, 4 * max(1, workers))
         drawn = 0
 
@@ -324,7 +248,7 @@ class TemplateBank(BinaryMasses):
                 pending = submit() if drawn < max_candidates else ([], [])
                 for (a, b), t in zip(masses, temps):
                     tried += 1
-                    tf = _filters(t[None], nbins, "cpu")
+                    tf = torch.as_tensor(filter_spectra(t[None], nbins), dtype=torch.complex64)
                     k = len(kept_m)
                     lmc = math.log(chirp_mass(a, b))
                     if min_match is not None and k:
@@ -358,14 +282,12 @@ class TemplateBank(BinaryMasses):
                     if len(kept_m) >= limit:
                         done = True
                         break
-                if progress:
-                    print(f"\rtemplate bank: {len(kept_m)} kept of {tried} tried "
-                          f"({time.perf_counter() - t0:.0f} s)", end="", flush=True, file=sys.stderr)
+                bar.update(tried - bar.n)
+                bar.set_postfix(kept=len(kept_m))
         finally:
+            bar.close()
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        if progress:
-            print(flush=True, file=sys.stderr)
         m = np.array(kept_m).reshape(-1, 2)
         info = {
             "placement": "stochastic" if min_match is not None else "random",
@@ -446,40 +368,7 @@ class TemplateBank(BinaryMasses):
                        recipe, info)
 
 
-def _map(fn: Callable, items: list, workers: int) -> list:
-    if workers <= 1 or len(items) < 2:
-        return [fn(it) for it in items]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
-
-
 # ----------------------------------------------------------------------------- filtering
-
-
-def snr_series(
-    x: np.ndarray,
-    bank: TemplateBank,
-    *,
-    f_max: float | None = 1024.0,
-    stride: int = 4,
-    device="cpu",
-):
-    """Complex SNR time series (N, K, nsamples / stride) of single-channel data ``x`` (N, nsamples).
-
-    Element ``[i, k, j]`` is ``z`` of row ``i`` against template ``k`` shifted
-    by ``j * stride`` samples (circularly; the template's peak then sits at
-    ``ref_index + j * stride``). Real and imaginary parts are unit-variance in
-    whitened noise. Memory grows as N * K * nsamples / stride: for small inputs
-    (tests, plots); :func:`matched_filter` reduces batch by batch.
-    """
-    torch = _torch()
-    x = np.asarray(x)
-    if x.ndim != 2 or x.shape[-1] != bank.recipe.nsamples:
-        raise ValueError(f"x must be (N, {bank.recipe.nsamples}), got {x.shape}")
-    nbins, nout = _nbins(bank.recipe.nsamples, bank.recipe.sample_rate, f_max, stride)
-    filt = _filters(bank.templates, nbins, device)
-    xf = _spectra(x, nbins, device)
-    return torch.fft.ifft(xf[:, None, :] * filt[None], n=nout, norm="forward")
 
 
 @dataclass
@@ -502,7 +391,7 @@ def matched_filter(
     x: np.ndarray,
     bank: TemplateBank,
     *,
-    mode: FilterMode = "competition",
+    mode: Mode = "competition",
     batch: int = 32,
     template_batch: int = 64,
     f_max: float | None = 1024.0,
@@ -548,7 +437,7 @@ def matched_filter(
 
 
 def matched_filter_statistic(
-    x: np.ndarray, bank: TemplateBank, mode: FilterMode = "competition", batch: int = 32, **kwargs
+    x: np.ndarray, bank: TemplateBank, mode: Mode = "competition", batch: int = 32, **kwargs
 ) -> np.ndarray:
     """The matched-filter detection statistic (N,) of whitened strain ``x`` (N, 2, nsamples).
 
@@ -602,7 +491,7 @@ def prior_weights(
         raise ValueError(f"need n_draws >= 1 and pseudocount >= 0, got {n_draws}, {pseudocount}")
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_PRIOR_DRAWS,)))
     jobs = [(*bank.recipe.masses.sample(rng), bank.recipe, bank.ref_index) for _ in range(n_draws)]
-    signals = np.stack(_map(_template_job, jobs, workers))[:, None, :]
+    signals = np.stack(process_map(_template_job, jobs, workers=workers))[:, None, :]
     mf = MatchedFilter(FilterBank.from_templates(bank, **filter_kwargs))
     feats = mf.features(signals, progress=progress)
     counts = np.bincount(feats["mf_template"].astype(np.int64), minlength=len(bank)) + pseudocount

@@ -51,17 +51,17 @@ from __future__ import annotations
 
 import math
 import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from gwkit.fileio import atomic_path
+from gwkit.sim.recipe import NSAMPLES, PEAK_RANGE, SAMPLE_RATE, Mode
 from gwkit.sim.waveforms import BinaryMasses
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FEATURES", "FilterBank", "FilterMode", "MatchedFilter", "FilterBankError"]
 
-FilterMode = Literal["competition", "physical"]
+FilterMode = Mode  # the channel layout, :data:`gwkit.sim.recipe.Mode`
 FILTER_BANK_FORMAT = 1
 #: Feature names of :meth:`MatchedFilter.features` (numeric, one value per row).
 FEATURES = ("mf_snr", "mf_lse", "mf_lse_time", "mf_mchirp", "mf_time", "mf_template")
@@ -130,11 +130,11 @@ class FilterBank(BinaryMasses):
     basis: np.ndarray  # (r, M) complex64
     coefficients: np.ndarray | None  # (K, r) complex64, None for an exact bank
     ref_index: int  # data sample of every template's merger (peak of hp^2 + hc^2)
-    nsamples: int = 16384
-    sample_rate: float = 8192.0
+    nsamples: int = NSAMPLES
+    sample_rate: float = SAMPLE_RATE
     f_max: float = 1024.0
     stride: int = 4
-    peak_range: tuple[int, int] = (10240, 11878)
+    peak_range: tuple[int, int] = PEAK_RANGE
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -413,20 +413,13 @@ class MatchedFilter(nn.Module):
         device = self.basis.device
         nrows = x.shape[0]
         parts: dict[str, list[np.ndarray]] = {}
-        t0 = time.perf_counter()
         with torch.inference_mode():
-            for start in range(0, nrows, batch):
+            for start in tqdm(range(0, nrows, batch), desc="matched filter", unit="batch",
+                              disable=not progress):
                 rows = np.ascontiguousarray(x[start:start + batch], dtype=np.float32)
                 out = self(torch.from_numpy(rows).to(device))
                 for key, value in out.items():
                     parts.setdefault(key, []).append(value.double().cpu().numpy())
-                if progress:
-                    done = min(start + batch, nrows)
-                    print(f"\rmatched filter: {done}/{nrows} rows "
-                          f"({done / max(time.perf_counter() - t0, 1e-9):.0f}/s)", end="",
-                          flush=True, file=sys.stderr)
-        if progress:
-            print(file=sys.stderr)
         cat = {key: np.concatenate(v) for key, v in parts.items()}
         template = cat["template"].astype(np.int64)
         return {

@@ -12,6 +12,8 @@ import functools
 
 import numpy as np
 
+from gwkit.sim.recipe import NSAMPLES, PSD_FLOW, SAMPLE_RATE
+
 __all__ = ["design_psd", "rfft_frequencies"]
 
 
@@ -36,7 +38,7 @@ def _design_psd(nsamples: int, sample_rate: float, flow: float) -> np.ndarray:
 
 
 def design_psd(
-    nsamples: int = 16384, sample_rate: float = 8192.0, flow: float = 10.0
+    nsamples: int = NSAMPLES, sample_rate: float = SAMPLE_RATE, flow: float = PSD_FLOW
 ) -> np.ndarray:
     """One-sided Advanced LIGO design PSD in 1/Hz at the rfft bins of the segment.
 

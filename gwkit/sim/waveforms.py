@@ -1,4 +1,6 @@
-"""IMRPhenomD waveforms from LALSuite and the competition's mass distribution.
+"""IMRPhenomD waveforms from LALSuite, chirp times and mass combinations.
+
+The competition's mass prior is :class:`gwkit.sim.recipe.MassPrior`.
 
 IMRPhenomD carries only the (2, 2) mode, so the polarisations at any
 inclination and coalescence phase follow from the face-on, zero-phase pair
@@ -13,13 +15,13 @@ inclination and coalescence phase follow from the face-on, zero-phase pair
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
+from gwkit.sim.recipe import F_LOWER, MIN_WAVEFORM_LENGTH, SAMPLE_RATE
+
 __all__ = [
     "BinaryMasses",
-    "MassPrior",
     "chirp_mass",
     "symmetric_mass_ratio",
     "imrphenomd",
@@ -29,26 +31,6 @@ __all__ = [
 ]
 
 MSUN_SECONDS = 4.925490947641267e-06  # G * Msun / c^3 in seconds (lal.MTSUN_SI)
-
-
-@dataclass(frozen=True)
-class MassPrior:
-    """The course generator's "astro" mass distribution (solar masses).
-
-    Component masses are log-uniform between ``m_min`` and ``m_total_max - m_min``
-    and kept only if ``m1 >= m2``, both exceed ``m_min`` and ``m1 + m2 < m_total_max``.
-    """
-
-    m_min: float = 5.0
-    m_total_max: float = 100.0
-
-    def sample(self, rng: np.random.Generator) -> tuple[float, float]:
-        """Draw one accepted (m1, m2) pair by rejection, as the course script does."""
-        lo, hi = math.log(self.m_min), math.log(self.m_total_max - self.m_min)
-        while True:
-            m1, m2 = np.exp(lo + rng.uniform(0.0, 1.0, 2) * (hi - lo))
-            if m1 + m2 < self.m_total_max and m1 > self.m_min and m2 > self.m_min and m1 >= m2:
-                return float(m1), float(m2)
 
 
 class BinaryMasses:
@@ -85,9 +67,9 @@ def imrphenomd(
     *,
     inclination: float = 0.0,
     phase: float = 0.0,
-    sample_rate: float = 8192.0,
-    f_lower: float = 12.0,
-    min_length: int = 32768,
+    sample_rate: float = SAMPLE_RATE,
+    f_lower: float = F_LOWER,
+    min_length: int = MIN_WAVEFORM_LENGTH,
     distance_mpc: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Time-domain IMRPhenomD ``(hp, hc, f_start)`` for a non-spinning binary.

@@ -14,8 +14,9 @@ import functools
 
 import numpy as np
 
+from gwkit.sim.recipe import CENTRAL_WIDTH_FRACTION, NSAMPLES, SAMPLE_RATE, TUKEY_ALPHA
+
 __all__ = [
-    "TUKEY_ALPHA",
     "tukey",
     "central_window",
     "whitening_filter",
@@ -23,26 +24,18 @@ __all__ = [
     "whiten_torch",
 ]
 
-TUKEY_ALPHA = 1.0 / 8.0
-
 
 @functools.lru_cache(maxsize=16)
 def _tukey(nsamples: int, alpha: float) -> np.ndarray:
-    n = np.arange(nsamples, dtype=np.float64)
-    width = int(np.floor(alpha * (nsamples - 1) / 2.0))
-    w = np.ones(nsamples)
-    head = n[: width + 1]
-    tail = n[nsamples - width - 1 :]
-    w[: width + 1] = 0.5 * (1 + np.cos(np.pi * (-1 + 2.0 * head / alpha / (nsamples - 1))))
-    w[nsamples - width - 1 :] = 0.5 * (
-        1 + np.cos(np.pi * (-2.0 / alpha + 1 + 2.0 * tail / alpha / (nsamples - 1)))
-    )
+    from scipy.signal.windows import tukey as scipy_tukey
+
+    w = scipy_tukey(nsamples, alpha)
     w.setflags(write=False)
     return w
 
 
 def tukey(nsamples: int, alpha: float = TUKEY_ALPHA) -> np.ndarray:
-    """Symmetric Tukey window of ``nsamples`` samples (as ``scipy.signal.windows.tukey``).
+    """Symmetric Tukey window of ``nsamples`` samples (``scipy.signal.windows.tukey``).
 
     Cached and read-only.
     """
@@ -54,10 +47,10 @@ def tukey(nsamples: int, alpha: float = TUKEY_ALPHA) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=8)
-def _central_window(nsamples: int, sample_rate: float) -> np.ndarray:
+def _central_window(nsamples: int) -> np.ndarray:
     # Course generator: Tukey(1/8) of int(16/15 * N / safe) samples with safe = 2,
     # i.e. 16/15 of the 1 s observation, centred in the 2 s segment, 0 outside.
-    width = int((16.0 / 15.0) * nsamples / 2.0)
+    width = int(CENTRAL_WIDTH_FRACTION * nsamples / 2.0)
     start = int((nsamples - width) / 2)
     w = np.zeros(nsamples)
     w[start : start + width] = tukey(width, TUKEY_ALPHA)
@@ -65,9 +58,9 @@ def _central_window(nsamples: int, sample_rate: float) -> np.ndarray:
     return w
 
 
-def central_window(nsamples: int = 16384, sample_rate: float = 8192.0) -> np.ndarray:
+def central_window(nsamples: int = NSAMPLES) -> np.ndarray:
     """The window that cuts injected signals to the central ~1.07 s (8738 samples for N=16384)."""
-    return _central_window(int(nsamples), float(sample_rate))
+    return _central_window(int(nsamples))
 
 
 def whitening_filter(psd: np.ndarray, sample_rate: float) -> np.ndarray:
@@ -90,7 +83,7 @@ def _check_psd(nsamples: int, psd: np.ndarray) -> None:
         )
 
 
-def whiten(x: np.ndarray, psd: np.ndarray, sample_rate: float = 8192.0) -> np.ndarray:
+def whiten(x: np.ndarray, psd: np.ndarray, sample_rate: float = SAMPLE_RATE) -> np.ndarray:
     """Whiten series along the last axis exactly as the competition did.
 
     ``x``: (..., nsamples) strain; ``psd``: one-sided PSD in 1/Hz with
@@ -104,7 +97,7 @@ def whiten(x: np.ndarray, psd: np.ndarray, sample_rate: float = 8192.0) -> np.nd
     return np.fft.irfft(xf, n=nsamples, axis=-1)
 
 
-def whiten_torch(x, psd, sample_rate: float = 8192.0):
+def whiten_torch(x, psd, sample_rate: float = SAMPLE_RATE):
     """Torch version of :func:`whiten` (batched along leading dims, on x's device).
 
     ``psd`` may be a numpy array or tensor. The computation runs in x's dtype

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import SAMPLE_RATE
 from gwkit.sim.whiten import whiten_torch, whitening_filter
 
 __all__ = ["competition_rows", "fill_band", "sliding_windows", "window_starts"]
@@ -82,7 +83,7 @@ def _design_filters(nsamples: int, sample_rate: float) -> tuple[np.ndarray, np.n
     return psd / scale**2, recolour / scale
 
 
-def competition_rows(windows: torch.Tensor, sample_rate: float = 8192.0) -> torch.Tensor:
+def competition_rows(windows: torch.Tensor, sample_rate: float = SAMPLE_RATE) -> torch.Tensor:
     """Windows of whitened strain ``(..., nsamples)`` shaped like the competition's rows.
 
     Re-colour with the design PSD, then the competition's whitening (Tukey(1/8)

@@ -9,8 +9,6 @@ import torch
 from scipy.signal.windows import tukey
 
 from gwkit.engine.augment import (
-    EDGE_NSAMPLES,
-    PEAK_RANGE,
     Augment,
     AugmentConfig,
     detector_shift,
@@ -22,6 +20,7 @@ from gwkit.engine.augment import (
     swap_detectors,
     time_shift,
 )
+from gwkit.sim.recipe import EDGE_NSAMPLES, PEAK_RANGE
 
 NSAMPLES = 16384
 SAMPLE_RATE = 8192

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from gwkit.engine.snr import Curriculum, FixedSNRs, UniformSNR, parse_snr
-from gwkit.sim.generator import COMPETITION_SNRS
+from gwkit.sim.recipe import COMPETITION_SNRS
 
 
 def test_parse_specs():

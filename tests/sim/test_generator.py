@@ -3,7 +3,6 @@ import pytest
 from scipy.signal import hilbert
 
 from gwkit.sim.generator import (
-    Recipe,
     draw_source,
     make_sample,
     optimal_snr,
@@ -14,6 +13,7 @@ from gwkit.sim.generator import (
     simulate_competition,
 )
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import Recipe
 
 COMP, PHYS = Recipe(mode="competition"), Recipe(mode="physical")
 

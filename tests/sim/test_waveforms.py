@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from gwkit.sim.recipe import MassPrior
 from gwkit.sim.waveforms import (
-    MassPrior,
     chirp_mass,
     chirp_time_2pn,
     frequency_before_merger_2pn,

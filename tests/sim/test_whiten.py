@@ -16,7 +16,7 @@ def test_tukey_equals_scipy(n):
 
 
 def test_central_window_cuts_to_central_region():
-    w = central_window(N, FS)
+    w = central_window(N)
     nz = np.flatnonzero(w)
     # int(16/15 * 8192) = 8738 samples starting at int((16384 - 8738) / 2) = 3823 (first value 0)
     assert nz[0] == 3824 and nz[-1] == 3823 + 8738 - 2

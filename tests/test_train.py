@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +25,7 @@ from gwkit.data.folds import fold_split, load_folds
 from gwkit.engine.sampler import Sampler
 from gwkit.models import load_checkpoint
 from gwkit.sim.bank import build_bank
-from gwkit.sim.recipe import COMPETITION_SNRS
+from gwkit.sim.generator import COMPETITION_SNRS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(layers=[1, 1], channels=[8, 16], stem_width=8, stem_stride=2,
@@ -168,20 +169,28 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_path, monkeyp
     run(broken, "--fold", "0", "--resume")
 
     out_a = tmp_path / "a" / "runs" / "tiny" / "fold0"
+    assert_same_training(out_a, out_b, steps=9)
+
+
+def assert_same_training(out_a: Path, out_b: Path, *, steps: int) -> None:
+    """Bit-identical folds: weights, EMA, optimizer state, RNG states, metrics, OOF logits."""
     a = torch.load(out_a / "last.pt", weights_only=True)
     b = torch.load(out_b / "last.pt", weights_only=True)
-    assert a["step"] == b["step"] == 9
+    assert a["step"] == b["step"] == steps
     for key in ("state_dict", "ema"):
+        assert a[key].keys() == b[key].keys()
         for name, tensor in a[key].items():
-            torch.testing.assert_close(b[key][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+            assert torch.equal(b[key][name], tensor), f"{key}: {name}"
     for name, state in a["optimizer"]["state"].items():
-        torch.testing.assert_close(b["optimizer"]["state"][name]["exp_avg"], state["exp_avg"],
-                                   rtol=1e-5, atol=1e-7)
+        for part in ("exp_avg", "exp_avg_sq"):
+            assert torch.equal(b["optimizer"]["state"][name][part], state[part]), (name, part)
+    assert torch.equal(a["rng"]["engine"][0], b["rng"]["engine"][0])
+    assert torch.equal(a["rng"]["torch"][0], b["rng"]["torch"][0])
     ma, mb = (pd.read_csv(o / "metrics.csv") for o in (out_a, out_b))
     cols = [c for c in ma if c not in ("samples_per_s", "epoch_s")]
-    pd.testing.assert_frame_equal(ma[cols], mb[cols], rtol=1e-5)
+    pd.testing.assert_frame_equal(ma[cols], mb[cols], check_exact=True)
     oa, ob = (pd.read_csv(o / "oof.csv") for o in (out_a, out_b))
-    np.testing.assert_allclose(oa["logit"], ob["logit"], rtol=1e-4, atol=1e-5)
+    pd.testing.assert_frame_equal(oa, ob, check_exact=True)
 
 
 def test_kill_between_first_best_and_last_is_restartable(tmp_path, bank_path, capsys):
@@ -351,3 +360,145 @@ def test_resume_of_a_finished_fold_changes_nothing(tmp_path, bank_path):
     before = last.read_bytes()
     result = run(preset, "--fold", "0", "--resume")
     assert last.read_bytes() == before and math.isfinite(result[0]["val_auc"])
+
+
+# ---------------------------------------------------------------- what the loop does (issue 17)
+
+
+def record_training(monkeypatch) -> dict[str, list]:
+    """Record every training batch drawn from the engine and every input the model trains on."""
+    seen: dict[str, list] = {"drawn": [], "trained": []}
+    sample, step = Sampler.sample, gt.train_step
+
+    def drawing(self, *args, **kwargs):
+        batch = sample(self, *args, **kwargs)
+        if kwargs.get("y") is None:  # training draws only (fixed sets pass their labels)
+            seen["drawn"].append(batch)
+        return batch
+
+    def training(learner, x, y, *args, **kwargs):
+        seen["trained"].append((x.clone(), y.clone()))
+        return step(learner, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Sampler, "sample", drawing)
+    monkeypatch.setattr(gt, "train_step", training)
+    return seen
+
+
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_training_batches_are_augmented(tmp_path, bank_path, monkeypatch, flip):
+    seen = record_training(monkeypatch)
+    run(tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, sign_flip_p=flip), "--fold", "0")
+    assert len(seen["drawn"]) == len(seen["trained"]) == 2
+    for batch, (x, y) in zip(seen["drawn"], seen["trained"]):
+        assert torch.equal(y, batch.y)
+        assert torch.equal(x, -batch.x if flip else batch.x)  # p=1: every row flipped
+
+
+def test_curriculum_advances_with_the_step(tmp_path, bank_path, monkeypatch):
+    seen = record_training(monkeypatch)
+    curriculum = [{"until": 0.5, "snr": 30}, {"until": 1.0, "snr": 5}]
+    run(tiny_preset(tmp_path, bank_path, epochs=2, steps_per_epoch=2, snr=curriculum,
+                    signal_fraction=1.0), "--fold", "0")
+    snrs = [sorted(set(b.snr.tolist())) for b in seen["drawn"]]
+    assert snrs == [[30.0], [30.0], [5.0], [5.0]]  # steps 0-1 loud, 2-3 the second stage
+
+
+def fake_evaluate(aucs: list[float]):
+    """``evaluate`` scoring the validation set with the given pooled AUCs, epoch after epoch."""
+    calls = {"n": 0}
+
+    def evaluate(model, val, **kwargs):
+        auc = aucs[min(calls["n"], len(aucs) - 1)]
+        calls["n"] += 1
+        metrics = {"val_loss": 1.0 - auc, "val_acc": auc, "val_auc": auc}
+        return metrics, np.zeros(len(val), dtype=np.float32)
+
+    return evaluate
+
+
+@pytest.mark.parametrize(("patience", "epochs_run"), [(0, 6), (1, 2), (2, 3)])
+def test_early_stopping_after_patience_epochs_without_a_better_auc(
+        tmp_path, bank_path, monkeypatch, capsys, patience, epochs_run):
+    monkeypatch.setattr(gt, "evaluate", fake_evaluate([0.6, 0.5, 0.55, 0.7, 0.8, 0.9]))
+    run(tiny_preset(tmp_path, bank_path, epochs=6, steps_per_epoch=1, patience=patience),
+        "--fold", "0")
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    assert pd.read_csv(out / "metrics.csv")["epoch"].tolist() == list(range(1, epochs_run + 1))
+    last = torch.load(out / "last.pt", weights_only=True)
+    assert last["stopped"] is (patience > 0)
+    assert torch.load(out / "best.pt", weights_only=True)["epoch"] == (6 if patience == 0 else 1)
+    assert ("(early stop)" in capsys.readouterr().out) is (patience > 0)
+
+
+def test_pick_device(monkeypatch):
+    from gwkit.devices import DeviceError, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    assert pick_device("cpu", local_rank=3) == torch.device("cpu")
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(DeviceError, match=f"device={name}: CUDA is not available"):
+            pick_device(name)
+    with pytest.raises(DeviceError, match="device=mps: MPS is not available"):
+        pick_device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # cuda wins over mps
+    assert pick_device("auto") == torch.device("cuda", 0)
+    assert pick_device("auto", local_rank=2) == torch.device("cuda", 2)  # DDP: one GPU per rank
+    assert pick_device("cuda:1", local_rank=2) == torch.device("cuda", 1)  # an explicit index wins
+
+
+def test_physical_mode_trains_on_both_detectors(tmp_path, bank_path, monkeypatch):
+    seen = record_training(monkeypatch)
+    run(tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, mode="physical",
+                    val_mode="physical", signal_fraction=1.0, sign_flip_p=0.0, swap_p=1.0,
+                    detector_shift_p=0.0), "--fold", "0")
+    for batch, (x, _) in zip(seen["drawn"], seen["trained"]):
+        assert (batch.snr_channel > 0).all()  # H1 and L1 both carry every signal
+        assert torch.equal(x, batch.x.flip(1))  # swap_p=1: the detectors exchanged
+    val = pd.read_csv(tmp_path / "runs" / "tiny" / "fold0" / "oof.csv")
+    assert len(val) == 4 * len(COMPETITION_SNRS)
+    with h5py.File(tmp_path / "runs" / "tiny" / "fold0" / "val.h5") as f:
+        signal = f["y"][()] == 1
+        assert (f["params/snr_ch1"][()][signal] > 0).all()  # validated on physical rows too
+
+
+def test_weight_decay_only_on_weight_matrices_and_kernels():
+    cfg = TrainConfig(weight_decay=0.1, lr=0.01, optimizer="adamw")
+    model = torch.nn.Sequential(torch.nn.Conv1d(2, 4, 3), torch.nn.BatchNorm1d(4),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 1))
+    model[1].weight.requires_grad_(False)  # frozen: in no group
+    optimizer = gt.make_optimizer(model, cfg)
+    decay, plain = optimizer.param_groups
+    assert decay["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in decay["params"]} == {id(model[0].weight), id(model[3].weight)}
+    assert {id(p) for p in plain["params"]} == {id(model[0].bias), id(model[1].bias),
+                                                 id(model[3].bias)}
+    before = [p.detach().clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()  # a zero gradient: only the decoupled decay moves anything
+    after = list(model.parameters())
+    torch.testing.assert_close(after[0], before[0] * (1 - 0.01 * 0.1))  # conv kernel decays
+    torch.testing.assert_close(after[4], before[4] * (1 - 0.01 * 0.1))  # linear weight decays
+    for i in (1, 2, 3, 5):  # biases, frozen norm weight, norm bias: unchanged
+        assert torch.equal(after[i], before[i])
+
+
+def test_ema_weights_are_the_ones_validated_and_kept(tmp_path, bank_path):
+    run(tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=3, ema=0.5), "--fold", "0")
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    last = torch.load(out / "last.pt", weights_only=True)
+    model, best = load_checkpoint(out / "best.pt")
+    ema = {k.removeprefix("module."): v for k, v in last["ema"].items() if k != "n_averaged"}
+    assert ema.keys() == best["state_dict"].keys() == last["state_dict"].keys()
+    for name, tensor in best["state_dict"].items():
+        assert torch.equal(tensor, ema[name]), name  # best.pt holds the EMA's weights
+    trained = [k for k, v in last["state_dict"].items() if v.is_floating_point()]
+    assert any(not torch.equal(last["state_dict"][k], ema[k]) for k in trained)
+    val = gt.FixedSet.load(out / "val.h5")  # and the validation scores are the EMA's
+    _, logit = gt.evaluate(model, val, batch_size=64, device=torch.device("cpu"))
+    np.testing.assert_allclose(pd.read_csv(out / "oof.csv")["logit"], logit, rtol=1e-5, atol=1e-6)

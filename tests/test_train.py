@@ -25,7 +25,7 @@ from gwkit.data.folds import fold_split, load_folds
 from gwkit.engine.sampler import Sampler
 from gwkit.models import load_checkpoint
 from gwkit.sim.bank import build_bank
-from gwkit.sim.generator import COMPETITION_SNRS
+from gwkit.sim.recipe import COMPETITION_SNRS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(layers=[1, 1], channels=[8, 16], stem_width=8, stem_stride=2,

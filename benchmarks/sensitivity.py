@@ -48,11 +48,14 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gwkit.data import write_hdf5
-from gwkit.evaluate import open_data, score_matched_filter, score_runs
+from gwkit.devices import pick_device
+from gwkit.evaluate import open_data
 from gwkit.evaluation import ScoreSet, write_report
+from gwkit.inference import ensemble, score_runs
 from gwkit.sim.generator import simulate_competition
-from gwkit.sim.matched_filter import TemplateBank
+from gwkit.sim.mf_features import FilterBank
 from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
+from gwkit.stack import Stacker, feature_table, find_stacker, matched_filter_features
 
 
 def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, workers: int) -> tuple[Path, float]:
@@ -89,36 +92,58 @@ def parse_run_spec(spec: str) -> tuple[str, list[str]]:
 def table(reports: dict[str, dict]) -> str:
     names = list(reports)
     width = max(14, *(len(n) + 2 for n in names))
-    lines = ["AUC".ljust(10) + "".join(n.rjust(width) for n in names)]
-    lines.append("pooled".ljust(10) + "".join(f"{r['auc']:.4f}".rjust(width) for r in reports.values()))
-    lines.append("  95% CI".ljust(10) + "".join(
+    lines = ["AUC".ljust(12) + "".join(n.rjust(width) for n in names)]
+    lines.append("pooled".ljust(12) + "".join(f"{r['auc']:.4f}".rjust(width) for r in reports.values()))
+    lines.append("  95% CI".ljust(12) + "".join(
         f"{r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f}".rjust(width) for r in reports.values()))
     for snr in COMPETITION_SNRS:
         key = f"{snr:g}"
         cells = [r["per_snr_auc"].get(key) for r in reports.values()]
-        lines.append(f"SNR {key}".ljust(10) + "".join(
+        lines.append(f"SNR {key}".ljust(12) + "".join(
+            ("n/a" if c is None else f"{c:.4f}").rjust(width) for c in cells))
+    for fpr in ("0.01", "0.001"):
+        cells = [r.get("tpr_at_fpr", {}).get(fpr, {}).get("tpr") for r in reports.values()]
+        lines.append(f"TPR@FPR{fpr}".ljust(12) + "".join(
             ("n/a" if c is None else f"{c:.4f}").rjust(width) for c in cells))
     return "\n".join(lines)
+
+
+def filter_bank(args: argparse.Namespace, stackers: dict[str, Path]) -> Path:
+    """The filter bank the matched-filter columns use: ``--filter-bank``, a stacker's, or built."""
+    if args.filter_bank:
+        return Path(args.filter_bank)
+    if stackers:
+        path = next(iter(stackers.values()))
+        return Stacker.load(path).bank_path(path)
+    from gwkit.sim.matched_filter import TemplateBank, build_filter_bank
+
+    bank, tb_path = TemplateBank.cached(cache_dir=args.cache, min_match=args.min_match,
+                                        seed=args.bank_seed, workers=args.workers, progress=True)
+    path = args.cache / f"filter_bank_{tb_path.stem}.h5"
+    if not path.is_file():
+        build_filter_bank(bank, workers=args.workers).save(path)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", nargs="*", default=[], metavar="[LABEL=]RUN[+RUN...]",
                    help="runs to score: a run folder (fold*/best.pt or *.pt) or one .pt file, "
-                        "optionally labelled; RUN+RUN scores the mean of several runs' "
-                        "ensembles as one column (e.g. ens=weights/a+weights/b)")
+                        "optionally labelled; RUN+RUN scores the mean logit of several runs "
+                        "as one column (e.g. ens=weights/a+weights/b). A single run with a "
+                        "stacker.json also gets its hybrid column LABEL+mf")
     p.add_argument("--tta", choices=("none", "flip", "all"), default="none",
                    help="test-time augmentation of the runs (as in gwkit.predict)")
     p.add_argument("--per-snr", type=int, default=400, help="rows per SNR (default 400: 4800 rows)")
     p.add_argument("--nnoise", type=int, default=1, help="noise realisations per waveform (default 1)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed")
     p.add_argument("--mode", choices=("competition", "physical"), default="competition")
-    p.add_argument("--no-mf", action="store_true", help="skip the matched filter")
-    p.add_argument("--bank", default=None, help="template bank .h5 (default: cached build)")
-    p.add_argument("--min-match", type=float, default=0.95, help="bank minimal match (build)")
+    p.add_argument("--no-mf", action="store_true", help="skip the matched-filter columns")
+    p.add_argument("--filter-bank", default=None,
+                   help="filter bank .h5 of the matched-filter columns (default: the first "
+                        "stacker's, else built from a cached template bank)")
+    p.add_argument("--min-match", type=float, default=0.97, help="template bank minimal match (build)")
     p.add_argument("--bank-seed", type=int, default=0)
-    p.add_argument("--f-max", type=float, default=1024.0, help="matched-filter frequency cut (Hz)")
-    p.add_argument("--stride", type=int, default=4, help="matched-filter time step (samples)")
     p.add_argument("--device", default="auto", help="torch device for runs and the filter")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--bootstrap", type=int, default=1000)
@@ -129,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.no_mf and not args.runs:
         raise SystemExit("sensitivity: nothing to score (give --runs or drop --no-mf)")
+    device = pick_device(args.device)
 
     seconds: dict[str, float] = {}
     path, seconds["simulate"] = dataset(args.cache, mode=args.mode, seed=args.seed,
@@ -142,39 +168,41 @@ def main(argv: list[str] | None = None) -> int:
         sets.append(ScoreSet(name, labels["target"], score, labels["snr"], labels["waveform_id"],
                              source=source))
 
-    if args.runs:
-        t0 = time.perf_counter()
-        scored: dict[str, np.ndarray] = {}  # a run scored once even if named in several columns
-        for spec in args.runs:
-            label, runs = parse_run_spec(spec)
-            for run in runs:
-                if run not in scored:
-                    (scored[run],) = score_runs([run], x, data_mode=args.mode, tta=args.tta,
-                                               batch_size=args.batch_size,
-                                               device=args.device).values()
-            score = np.mean([scored[run] for run in runs], axis=0)  # runs weigh equally, as in gwkit.predict
-            add(label, score, f"{' + '.join(runs)}: mean of fold probabilities"
-                + (" and of the runs" if len(runs) > 1 else "") + f", TTA {args.tta}")
-        seconds["runs"] = time.perf_counter() - t0
-    bank_info = None
+    specs = [parse_run_spec(spec) for spec in args.runs]
+    network: dict[str, np.ndarray] = {}  # each run scored once even if named in several columns
+    t0 = time.perf_counter()
+    for _, runs in specs:
+        for run in runs:
+            if run not in network:
+                (folds,) = score_runs([run], x, tta=args.tta, batch_size=args.batch_size,
+                                      device=device, data_mode=args.mode).values()
+                network[run] = ensemble([list(folds.values())], "logit")
+    seconds["runs"] = time.perf_counter() - t0
+    stackers = {run: s for run in network if (s := find_stacker(Path(run)))}
+    bank_info, mf = None, None
     if not args.no_mf:
-        from gwkit.devices import pick_device
-
         t0 = time.perf_counter()
-        bank_path = args.bank
-        if bank_path is None:
-            _, bank_path = TemplateBank.cached(cache_dir=args.cache, min_match=args.min_match,
-                                               seed=args.bank_seed, workers=args.workers,
-                                               progress=True)
+        bank_path = filter_bank(args, stackers)
         seconds["bank"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        result, bank_path = score_matched_filter(
-            x, bank_path=str(bank_path), mode=args.mode, device=str(pick_device(args.device)),
-            f_max=args.f_max, stride=args.stride)
+        mf = matched_filter_features(bank_path, x, mode=args.mode, device=device, progress=True)
         seconds["matched_filter"] = time.perf_counter() - t0
-        bank = TemplateBank.load(bank_path)
-        bank_info = {"path": str(bank_path), "templates": len(bank), **bank.info}
-        add("matched_filter", result.snr, f"matched filter, {len(bank)} templates ({bank_path})")
+        bank = FilterBank.load(bank_path)
+        bank_info = {"path": str(bank_path), "templates": len(bank), "rank": bank.rank,
+                     **{k: v for k, v in bank.info.items() if k.startswith("fitting_factor")}}
+    for label, runs in specs:
+        add(label, ensemble([[network[r]] for r in runs], "logit"),
+            f"{' + '.join(runs)}: mean of fold logits" + (" and of the runs" if len(runs) > 1 else "")
+            + f", TTA {args.tta}")
+        if mf is not None and len(runs) == 1 and runs[0] in stackers:
+            stacker = Stacker.load(stackers[runs[0]])
+            add(f"{label}+mf", stacker.decision(feature_table(network[runs[0]], mf)),
+                f"hybrid: {stackers[runs[0]]} on {' + '.join(stacker.features)}")
+    if mf is not None:
+        add("matched_filter", mf["mf_snr"], f"matched filter, peak SNR, {bank_info['templates']} "
+            f"templates ({bank_info['path']})")
+        add("mf_bayes", mf["mf_lse_time"], "matched filter, log Bayes factor over templates "
+            "(prior weights) and time")
 
     t0 = time.perf_counter()
     report = write_report(sets, args.out, n_boot=args.bootstrap,
@@ -195,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{path} ({len(labels)} rows, {args.mode} mode, nnoise {args.nnoise})")
     if bank_info:
-        print(f"bank {bank_info['path']}: {bank_info['templates']} templates, "
-              f"min match {bank_info.get('min_match')}")
+        print(f"filter bank {bank_info['path']}: {bank_info['templates']} templates (rank "
+              f"{bank_info['rank']}), mean fitting factor {bank_info.get('fitting_factor_mean')}")
     print(table(reports))
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
     print(f"report: {args.out}/summary.md")

@@ -1,28 +1,37 @@
-"""Predict the competition's test.npy with trained fold checkpoints, ensemble, write a submission.
+"""Predict the competition's test.npy with trained runs (hybrid by default), write a submission.
 
 Usage::
 
-    python -m gwkit.predict --runs runs/resnet_a runs/resnet_b --tta flip --ensemble logit
-    python -m gwkit.predict --runs weights            # every run folder below weights/
+    python -m gwkit.predict --runs weights/gwkit_resnet          # hybrid: network + matched filter
+    python -m gwkit.predict --runs runs/a runs/b --tta flip --no-stack
+    python -m gwkit.predict --runs weights                       # every run folder below weights/
 
 A run is a folder holding ``fold*/best.pt`` (what ``gwkit.train`` writes) or
-``*.pt`` files directly (e.g. ``weights/<model>/fold0.pt``); a folder holding
-neither is searched for runs below it. Each checkpoint is rebuilt from its saved
-model name and arguments.
+``*.pt`` files directly (e.g. ``weights/<preset>/fold0.pt``); a folder holding
+neither is searched for runs below it. Each checkpoint is rebuilt from its
+saved model name and arguments (:mod:`gwkit.inference`).
+
+Scores are logits end to end. Per run, the folds' logits are averaged; a run
+with a ``stacker.json`` (fitted by ``python -m gwkit.hybrid``) then becomes
+the hybrid detector: its stacker combines that logit with matched-filter
+features of the rows (``--no-stack`` turns this off). Runs are combined by
+``--ensemble``: ``logit`` (mean logit, default), ``mean`` (logit of the mean
+probability) or ``rank`` (mean of [0, 1]-scaled ranks). The submission's
+``target`` is a monotone map of the final score into [0, 1] that ties no two
+rows (:func:`gwkit.inference.submission_target`): the sigmoid of the logit up
+to |logit| 20, so the ranking and AUC are the score's.
 
 Test-time augmentation (``--tta``): ``none``; ``flip`` averages the logits of
-``x`` and ``-x`` (valid in both data modes); ``all`` adds the detector swap
-(H1 <-> L1) for checkpoints whose ``config["mode"]`` is ``"physical"`` only.
+``x`` and ``-x``; ``all`` adds the detector swap for physical-mode checkpoints.
 
-Ensembling (``--ensemble``), first over the folds of a run, then over runs:
-``mean`` (of probabilities), ``logit`` (sigmoid of the mean logit) or ``rank``
-(mean of ranks scaled to [0, 1]).
-
-Outputs (atomically, only after the submission validates): ``--out`` (default
-``gwkit.paths.output_dir()/submission.csv``) with ``id,target``, and per-fold
-probabilities ``<out folder>/preds/<run>_<fold>.npy``. The CV AUC is reported
-from the runs' ``oof.csv`` files (pooled over folds), per run and, when the runs
-cover the same OOF ids, for the ensemble.
+Outputs, written only after the submission validates and only if ``--out``
+is writable (checked before any work): ``--out`` (default:
+``<output dir>/submission.csv``), its provenance sidecar
+``<stem>.provenance.json`` (input file and hash, runs, folds, TTA, ensemble,
+stackers) and ``<stem>.logits.npz`` (every fold's logits and each run's
+network and hybrid logits, named by the CSV so runs of other submissions
+never mix with it). The CV AUC of each run (network, from its ``oof.csv``;
+hybrid, from its ``stacker.json``) is printed.
 """
 
 from __future__ import annotations
@@ -31,167 +40,34 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gwkit.devices import DeviceError, pick_device
-from gwkit.fileio import atomic_path
+from gwkit.fileio import atomic_path, check_writable
+from gwkit.inference import (
+    ENSEMBLE_CHOICES,
+    TTA_CHOICES,
+    InferenceError,
+    ensemble,
+    find_checkpoints,
+    score_runs,
+    submission_target,
+)
 from gwkit.metrics import roc_auc
-from gwkit.submission import SubmissionError, validate_submission, write_submission
+from gwkit.stack import Stacker, StackError, find_stacker, stacked_logits
+from gwkit.submission import SubmissionError, input_record, write_submission
 
-__all__ = [
-    "Checkpoint",
-    "cv_auc",
-    "ensemble",
-    "find_checkpoints",
-    "main",
-    "predict_checkpoint",
-]
-
-TTA_CHOICES = ("none", "flip", "all")
-ENSEMBLE_CHOICES = ("mean", "logit", "rank")
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    run: str  # display / file name of the run
-    fold: str  # fold name ("fold0") or the .pt file's stem
-    path: Path
-    run_dir: Path
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def _run_checkpoints(folder: Path) -> list[Path]:
-    """``fold*/best.pt`` in ``folder``, else ``*.pt`` directly in it (sorted)."""
-    found = sorted(p for p in folder.glob("fold*/best.pt") if p.is_file())
-    if found:
-        return found
-    return sorted(p for p in folder.glob("*.pt") if p.is_file())
-
-
-def _find_runs(root: Path, depth: int = 3) -> list[Path]:
-    """Folders at or below ``root`` that hold checkpoints (not searched below a run)."""
-    if _run_checkpoints(root):
-        return [root]
-    if depth == 0:
-        return []
-    runs: list[Path] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        runs.extend(_find_runs(sub, depth - 1))
-    return runs
-
-
-def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
-    """Every fold checkpoint of every run; SystemExit when a run has none."""
-    out: list[Checkpoint] = []
-    names: set[str] = set()
-    for given in runs:
-        root = Path(given)
-        if root.is_file() and root.suffix == ".pt":
-            run_dirs, files = [root.parent], {root.parent: [root]}
-        elif root.is_dir():
-            run_dirs = _find_runs(root)
-            files = {d: _run_checkpoints(d) for d in run_dirs}
-        else:
-            raise SystemExit(f"gwkit.predict: run {root} does not exist")
-        if not run_dirs:
-            raise SystemExit(
-                f"gwkit.predict: no checkpoint found under {root} "
-                "(expected fold*/best.pt or *.pt files)"
-            )
-        for run_dir in run_dirs:
-            name = run_dir.name or "run"
-            base, k = name, 1
-            while name in names:
-                k += 1
-                name = f"{base}-{k}"
-            names.add(name)
-            for path in files[run_dir]:
-                fold = path.parent.name if path.name == "best.pt" else path.stem
-                out.append(Checkpoint(name, fold, path, run_dir))
-    if not out:
-        raise SystemExit("gwkit.predict: no checkpoint found (pass --runs RUN_DIR)")
-    return out
-
-
-# --------------------------------------------------------------------------- prediction
-
-
-def tta_views(tta: str, mode: str) -> list[tuple[float, bool]]:
-    """(sign, swap detectors) per view for a checkpoint trained in data ``mode``."""
-    if tta not in TTA_CHOICES:
-        raise ValueError(f"tta must be one of {TTA_CHOICES}, got {tta!r}")
-    views = [(1.0, False)]
-    if tta in ("flip", "all"):
-        views.append((-1.0, False))
-    if tta == "all" and mode == "physical":
-        views += [(1.0, True), (-1.0, True)]
-    return views
-
-
-def predict_checkpoint(
-    model, x: np.ndarray, views: Sequence[tuple[float, bool]], batch_size: int, device
-) -> np.ndarray:
-    """Mean over TTA ``views`` of the model's logits for ``x`` of shape ``(N, 2, L)``."""
-    import torch
-
-    n = x.shape[0]
-    logits = np.zeros(n, dtype=np.float64)
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size],
-                                                          dtype=np.float32)).to(device)
-            acc = torch.zeros(batch.shape[0], dtype=torch.float64, device=device)
-            for sign, swap in views:
-                view = batch.flip(1) if swap else batch
-                out = model(view * sign if sign != 1.0 else view)
-                acc += out.reshape(out.shape[0], -1)[:, 0].double()
-            logits[start:start + batch.shape[0]] = (acc / len(views)).cpu().numpy()
-    return logits
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
-
-
-def _rank01(z: np.ndarray) -> np.ndarray:
-    """Average ranks scaled to [0, 1] (0.5 for a single sample)."""
-    from scipy.stats import rankdata
-
-    z = np.asarray(z, dtype=np.float64)
-    if z.size <= 1:
-        return np.full(z.shape, 0.5)
-    return (rankdata(z) - 1.0) / (z.size - 1.0)
-
-
-def ensemble(groups: Sequence[Sequence[np.ndarray]], method: str) -> np.ndarray:
-    """Combine logits: folds within each group (run) first, then the groups equally.
-
-    ``mean``: mean probability; ``logit``: sigmoid of the mean logit; ``rank``:
-    mean of [0, 1]-scaled ranks. Returns values in [0, 1].
-    """
-    if method not in ENSEMBLE_CHOICES:
-        raise ValueError(f"ensemble must be one of {ENSEMBLE_CHOICES}, got {method!r}")
-    to_space = {"mean": _sigmoid, "logit": lambda z: np.asarray(z, np.float64), "rank": _rank01}
-    space = to_space[method]
-    per_group = [np.mean([space(z) for z in group], axis=0) for group in groups if len(group)]
-    if not per_group:
-        raise ValueError("nothing to ensemble")
-    combined = np.mean(per_group, axis=0)
-    return _sigmoid(combined) if method == "logit" else np.clip(combined, 0.0, 1.0)
+__all__ = ["cv_auc", "logits_path", "main", "resolve_duplicates"]
 
 
 # --------------------------------------------------------------------------- CV from oof.csv
 
 
 def _read_oof(run_dir: Path) -> pd.DataFrame | None:
-    """The run's out-of-fold predictions pooled over folds (one row per id), or None."""
+    """The run's out-of-fold logits pooled over folds (one row per id), or None."""
     files = sorted(run_dir.glob("fold*/oof.csv")) or sorted(run_dir.glob("oof.csv"))
     frames = []
     for f in files:
@@ -201,7 +77,7 @@ def _read_oof(run_dir: Path) -> pd.DataFrame | None:
             print(f"warning: cannot read {f} ({exc}); skipped", file=sys.stderr)
             continue
         if not {"id", "target"} <= set(df.columns) or not ({"score", "logit"} & set(df.columns)):
-            print(f"warning: {f} lacks id/target/score columns; skipped", file=sys.stderr)
+            print(f"warning: {f} lacks id/target/logit columns; skipped", file=sys.stderr)
             continue
         if "logit" not in df.columns:
             p = np.clip(df["score"].to_numpy(np.float64), 1e-12, 1 - 1e-12)
@@ -209,8 +85,7 @@ def _read_oof(run_dir: Path) -> pd.DataFrame | None:
         frames.append(df[["id", "target", "logit"]])
     if not frames:
         return None
-    pooled = pd.concat(frames, ignore_index=True)
-    return pooled.groupby("id", sort=True).mean()
+    return pd.concat(frames, ignore_index=True).groupby("id", sort=True).mean()
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -219,12 +94,11 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
 
 
 def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:
-    """(AUC per run, AUC of the ensemble or None) from the runs' ``oof.csv`` files."""
+    """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files."""
     oofs = {name: _read_oof(d) for name, d in run_dirs.items()}
-    per_run = {
-        name: (None if oof is None else _auc(oof["target"].to_numpy(), oof["logit"].to_numpy()))
-        for name, oof in oofs.items()
-    }
+    per_run = {name: None if oof is None else _auc(oof["target"].to_numpy(),
+                                                   oof["logit"].to_numpy())
+               for name, oof in oofs.items()}
     have = [o for o in oofs.values() if o is not None]
     if len(have) < 2 or len(have) != len(oofs):
         return per_run, (per_run[next(iter(per_run))] if len(oofs) == 1 else None)
@@ -235,7 +109,7 @@ def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | No
     return per_run, _auc(have[0]["target"].to_numpy(), score)
 
 
-# --------------------------------------------------------------------------- CLI
+# --------------------------------------------------------------------------- dedupe
 
 
 def resolve_duplicates(x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -262,105 +136,127 @@ def resolve_duplicates(x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, i
     return out, n0, n1
 
 
+# --------------------------------------------------------------------------- CLI
+
+
+def logits_path(csv_path: str | Path) -> Path:
+    """The logits archive written beside a submission: ``<stem>.logits.npz``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(f"{csv_path.stem}.logits.npz")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m gwkit.predict",
-        description="Predict test.npy with fold checkpoints, ensemble, write id,target CSV.",
+        description="Predict test.npy with fold checkpoints (and their stackers), ensemble, "
+                    "write an id,target CSV.",
     )
     p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
-                   help="run folders (fold*/best.pt or *.pt inside), or folders of runs "
-                        "(default: ./runs)")
+                   help="run folders (fold*/best.pt or *.pt inside), .pt files, or folders of "
+                        "runs (default: ./runs)")
     p.add_argument("--data", default=None, help="test.npy or its folder (default: located)")
-    p.add_argument("--tta", choices=TTA_CHOICES, default="none")
-    p.add_argument("--ensemble", choices=ENSEMBLE_CHOICES, default="mean")
+    p.add_argument("--tta", choices=TTA_CHOICES, default="none",
+                   help="test-time augmentation: none (default), flip (x and -x), all (also "
+                        "the detector swap, physical-mode checkpoints only)")
+    p.add_argument("--ensemble", choices=ENSEMBLE_CHOICES, default="logit",
+                   help="how runs are combined: logit (mean logit, default), mean (of "
+                        "probabilities) or rank (mean rank)")
+    p.add_argument("--no-stack", dest="stack", action="store_false",
+                   help="ignore the runs' stacker.json: network logits only")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
     p.add_argument("--out", default=None,
-                   help="submission CSV (default: output_dir()/submission.csv)")
+                   help="submission CSV (default: submissions/submission.csv; on Kaggle "
+                        "/kaggle/working/submission.csv)")
     p.add_argument("--dedupe", action="store_true",
                    help="resolve rows that share channel-1 noise (exploits the course generator's "
                         "shared seed; competition-mode data only; off by default)")
     return p
 
 
-def _one_line(err: BaseException) -> str:
-    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+def _fail(message: str) -> SystemExit:
+    return SystemExit(f"gwkit.predict: {message}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.batch_size < 1:
-        raise SystemExit("gwkit.predict: --batch-size must be at least 1")
+        raise _fail("--batch-size must be at least 1")
 
-    from gwkit.data import DataError, load_test_npy
+    from gwkit.data import load_test_npy
     from gwkit.paths import locate_data, output_dir
 
-    out = Path(args.out) if args.out else output_dir() / "submission.csv"
-    checkpoints = find_checkpoints(args.runs or ["runs"])
     try:
+        out = Path(args.out) if args.out else output_dir() / "submission.csv"
+        for path in (out, logits_path(out)):
+            check_writable(path)
+        checkpoints = find_checkpoints(args.runs or ["runs"])
         data_path = locate_data(args.data)
         x = load_test_npy(data_path, layout="flat")
-    except (FileNotFoundError, DataError) as exc:
-        raise SystemExit(f"gwkit.predict: {_one_line(exc)}") from None
-    n = x.shape[0]
-
-    import torch
-
-    from gwkit.models import load_checkpoint
-
-    try:
         device = pick_device(args.device)
-    except DeviceError as exc:
-        raise SystemExit(f"gwkit.predict: {exc}") from None
-    print(f"test data: {data_path} ({n} samples); device: {device}; "
-          f"{len(checkpoints)} checkpoint(s); tta={args.tta}; ensemble={args.ensemble}")
-    logits: dict[str, list[np.ndarray]] = {}
-    per_fold: list[tuple[Checkpoint, np.ndarray]] = []
-    for ck in checkpoints:
-        try:
-            model, meta = load_checkpoint(ck.path, map_location=device)
-        except (ValueError, FileNotFoundError) as exc:
-            raise SystemExit(f"gwkit.predict: {_one_line(exc)}") from None
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        mode = config.get("mode", "competition")
-        views = tta_views(args.tta, mode)
-        z = predict_checkpoint(model, x, views, args.batch_size, device)
-        if not np.all(np.isfinite(z)):
-            raise SystemExit(f"gwkit.predict: {ck.path} gave non-finite logits; nothing written")
-        logits.setdefault(ck.run, []).append(z)
-        per_fold.append((ck, z))
-        print(f"  {ck.run}/{ck.fold}: {meta['model']['name']} mode={mode} views={len(views)} "
-              f"mean p={_sigmoid(z).mean():.4f}")
-        del model
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-
-    target = ensemble(list(logits.values()), args.ensemble)
-    if args.dedupe:
-        target, n0, n1 = resolve_duplicates(x, target)
-        print(f"dedupe: {n0} row(s) sharing noise set to 0, {n1} sharing a signal set to 1")
-    try:  # validate before anything is written
-        validate_submission(pd.DataFrame({"id": np.arange(n), "target": target}), n_expected=n)
-    except SubmissionError as exc:
-        raise SystemExit(f"gwkit.predict: refusing to write {out}: {exc}") from None
-
-    preds_dir = out.parent / "preds"
-    for ck, z in per_fold:
-        with atomic_path(preds_dir / f"{ck.run}_{ck.fold}.npy") as tmp:
-            np.save(tmp, _sigmoid(z).astype(np.float32))
-    write_submission(out, target, n_expected=n)
-    print(f"wrote {out} ({n} rows) and {len(per_fold)} per-fold prediction(s) in {preds_dir}")
-
+    except (OSError, ValueError, DeviceError) as exc:  # DataError, InferenceError: ValueErrors
+        raise _fail(_one_line(exc)) from None
+    n = x.shape[0]
     run_dirs: dict[str, Path] = {}
     for ck in checkpoints:
         run_dirs.setdefault(ck.run, ck.run_dir)
+    stackers = {run: p for run, d in run_dirs.items() if args.stack and (p := find_stacker(d))}
+    print(f"test data: {data_path} ({n} samples); device: {device}; {len(checkpoints)} "
+          f"checkpoint(s) in {len(run_dirs)} run(s); tta={args.tta}; ensemble={args.ensemble}; "
+          f"hybrid: {', '.join(stackers) or 'none'}")
+    try:
+        fold_logits = score_runs(args.runs or ["runs"], x, tta=args.tta, batch_size=args.batch_size,
+                                 device=device, log=print)
+        network = {run: ensemble([list(folds.values())], "logit")
+                   for run, folds in fold_logits.items()}
+        hybrid = stacked_logits(stackers, network, x, device=device) if stackers else {}
+    except (InferenceError, StackError) as exc:
+        raise _fail(_one_line(exc)) from None
+    groups = [[hybrid[run]] if run in hybrid else list(folds.values())
+              for run, folds in fold_logits.items()]
+    score = ensemble(groups, args.ensemble)
+    target = submission_target(score) if args.ensemble != "rank" else score
+    if args.dedupe:
+        target, n0, n1 = resolve_duplicates(x, target)
+        print(f"dedupe: {n0} row(s) sharing noise set to 0, {n1} sharing a signal set to 1")
+
+    arrays = {f"fold/{run}/{fold}": z for run, folds in fold_logits.items()
+              for fold, z in folds.items()}
+    arrays.update({f"network/{run}": z for run, z in network.items()})
+    arrays.update({f"hybrid/{run}": z for run, z in hybrid.items()})
+    arrays["score"] = score
+    provenance = {
+        "input": input_record(data_path), "rows": n, "tta": args.tta, "ensemble": args.ensemble,
+        "dedupe": bool(args.dedupe),
+        "runs": {run: {"path": str(run_dirs[run].resolve()), "folds": sorted(folds),
+                       "stacker": str(stackers[run].resolve()) if run in stackers else None}
+                 for run, folds in fold_logits.items()},
+        "logits": logits_path(out).name,
+    }
+    try:
+        with atomic_path(logits_path(out), suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        write_submission(out, target, n_expected=n, provenance=provenance)
+    except (SubmissionError, OSError) as exc:
+        raise _fail(f"refusing to write {out}: {_one_line(exc)}") from None
+    print(f"wrote {out} ({n} rows), {out.with_name(out.stem + '.provenance.json').name} and "
+          f"{logits_path(out).name}")
+
     per_run, ens = cv_auc(run_dirs, args.ensemble)
     for name, auc in per_run.items():
-        print(f"CV AUC {name}: " + ("n/a (no oof.csv)" if auc is None else f"{auc:.5f}"))
+        line = f"CV AUC {name}: network " + ("n/a (no oof.csv)" if auc is None else f"{auc:.5f}")
+        if name in stackers:
+            cv = Stacker.load(stackers[name]).cv.get("auc", {})
+            line += f", hybrid {cv.get('stacked', float('nan')):.5f}"
+        print(line)
     if len(per_run) > 1:
-        print(f"CV AUC ensemble ({args.ensemble}): "
+        print(f"CV AUC ensemble of networks ({args.ensemble}): "
               + ("n/a (runs lack oof.csv or do not share OOF ids)" if ens is None else f"{ens:.5f}"))
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ def write_submission(
     path = Path(path)
     record = None if provenance is None else _provenance_json(provenance)
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.8g")
+        df.to_csv(tmp, index=False, float_format="%.17g")  # every digit: no ties made here
         validate_submission(tmp, n_expected=n_expected)  # the bytes on disk read back valid
         if record is not None:
             record["csv"] = {"name": path.name, "sha256": file_sha256(tmp), "rows": len(df)}

@@ -17,3 +17,48 @@ def small_bank(tmp_path_factory):
     path = build_bank(48, tmp_path_factory.mktemp("bank") / "bank.h5", seed=3,
                       config=BankConfig(dtype="float64"), workers=2, chunk=16)
     return load_bank(path)
+
+
+@pytest.fixture(scope="session")
+def heavy_template_bank():
+    """At most 12 IMRPhenomD templates over heavy binaries (components 20-60, total < 80 Msun),
+    placed at min match 0.9: few templates, built in seconds."""
+    from gwkit.sim.matched_filter import TemplateBank
+    from gwkit.sim.recipe import MassPrior, Recipe
+
+    return TemplateBank.build(12, min_match=0.9, seed=5, patience=30,
+                              recipe=Recipe(masses=MassPrior(20.0, 80.0)))
+
+
+def _channel0_share(source) -> float:
+    """The share of the nominal network SNR in channel 0 of a competition-mode row, from LAL.
+
+    Independent of the simulator's projection: the (2, 2) mode's polarisations have
+    norms ``(1 + c^2) / 2`` and ``c`` (c: cosine of the angle handed to the waveform,
+    cos(iota) in competition mode) and are in quadrature, so detector d's SNR is
+    proportional to ``hypot(F+_d (1 + c^2) / 2, Fx_d c)``; channel 0 holds L1's share.
+    """
+    from gwkit.sim.detectors import antenna_patterns
+
+    c = np.cos(source.waveform_inclination("competition"))
+    amp = [np.hypot(fp * (1 + c * c) / 2, fc * c)
+           for fp, fc in (antenna_patterns(source.ra, source.dec, source.psi, ifo)
+                          for ifo in ("H1", "L1"))]
+    return float(amp[1] / np.hypot(*amp))
+
+
+@pytest.fixture(scope="session")
+def channel0_share():
+    """:func:`_channel0_share`: a source's expected share of the nominal SNR in channel 0."""
+    return _channel0_share
+
+
+@pytest.fixture(scope="session")
+def channel0_share_of_prior() -> tuple[float, float]:
+    """(mean, std) of :func:`_channel0_share` over 8,000 sources drawn from the recipe (~0.70, 0.125)."""
+    from gwkit.sim.generator import draw_source
+    from gwkit.sim.recipe import Recipe
+
+    rng = np.random.default_rng(0)
+    shares = [_channel0_share(draw_source(rng, Recipe())) for _ in range(8000)]
+    return float(np.mean(shares)), float(np.std(shares))

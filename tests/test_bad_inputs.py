@@ -240,11 +240,18 @@ CASES: list[Case] = [
 ]
 
 # --------------------------------------------------------------------------- gwkit.predict
-# Cases of gwkit.predict that behave today. Issue 14's predict items (positive class of
-# a two-output checkpoint, input length, read-only or directory --out checked before
-# inference, unknown GWKIT_KAGGLE, hidden temp files in the checkpoint search, preds/
-# written as a set with the CSV) are added here with the predict rewrite.
+# (A two-output checkpoint scores its positive class and hidden temp files are skipped by
+# the checkpoint search: tests/test_inference.py; the logits archive is named by the CSV.)
 PREDICT = ("-m", "gwkit.predict", "--device", "cpu")
+
+
+def _three_output_checkpoint(path: Path) -> None:
+    _checkpoint(path, num_classes=3)
+
+
+def _bad_stacker(run: Path) -> None:
+    _checkpoint(run / "fold0.pt")
+    _write(run / "stacker.json", "{not json")
 
 PREDICT_CASES: list[Case] = [
     Case("predict-missing-run", (*PREDICT, "--runs", "nope", "--data", "test.npy"),
@@ -265,6 +272,30 @@ PREDICT_CASES: list[Case] = [
     Case("predict-pickled-checkpoint", (*PREDICT, "--runs", "run", "--data", "test.npy"),
          "never runs code from a file",
          lambda d: (_pickled_checkpoint(d / "run" / "fold0.pt"), _npy(d / "test.npy"))),
+    Case("predict-model-for-another-length", (*PREDICT, "--runs", "run", "--data", "test.npy"),
+         "was built for inputs of 4096 samples per detector, the data has 16384",
+         lambda d: (_checkpoint(d / "run" / "fold0.pt", global_pool="flatten", input_length=4096),
+                    _npy(d / "test.npy"))),
+    Case("predict-three-outputs", (*PREDICT, "--runs", "run", "--data", "test.npy"),
+         "the model has 3 outputs",
+         lambda d: (_three_output_checkpoint(d / "run" / "fold0.pt"), _npy(d / "test.npy"))),
+    Case("predict-out-is-a-folder",
+         (*PREDICT, "--runs", "run", "--data", "test.npy", "--out", "folder"),
+         "folder: cannot write the output file there (it is a folder)",
+         lambda d: (_checkpoint(d / "run" / "fold0.pt"), _npy(d / "test.npy"),
+                    _write(d / "folder" / "keep", "x"))),
+    Case("predict-out-under-a-file",
+         (*PREDICT, "--runs", "run", "--data", "test.npy", "--out", "file/submission.csv"),
+         "file/submission.csv: cannot write there",
+         lambda d: (_checkpoint(d / "run" / "fold0.pt"), _npy(d / "test.npy"),
+                    _write(d / "file", "x"))),
+    Case("predict-unknown-gwkit-kaggle", (*PREDICT, "--runs", "run", "--data", "test.npy"),
+         "GWKIT_KAGGLE",
+         lambda d: (_checkpoint(d / "run" / "fold0.pt"), _npy(d / "test.npy")),
+         env={"GWKIT_KAGGLE": "perhaps"}),
+    Case("predict-bad-stacker", (*PREDICT, "--runs", "run", "--data", "test.npy"),
+         "stacker.json: not a readable stacker JSON",
+         lambda d: (_bad_stacker(d / "run"), _npy(d / "test.npy"))),
 ]
 
 

@@ -1,4 +1,4 @@
-"""gwkit.predict: checkpoint discovery, TTA, ensembles, validated atomic output, CV AUC."""
+"""gwkit.predict: fold and run ensembles of logits, validated atomic output, provenance, CV AUC."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
+from gwkit.inference import find_checkpoints, submission_target
 from gwkit.models import create_model, save_checkpoint
-from gwkit.predict import ensemble, find_checkpoints, main, tta_views
-from gwkit.submission import SubmissionError, validate_submission, write_submission
+from gwkit.predict import logits_path, main
+from gwkit.submission import SubmissionError, read_provenance, validate_submission, write_submission
 
 N = 6
 MODEL = "gabbard2018"
@@ -66,58 +67,53 @@ def _predict(tmp_path, test_npy, *run_dirs, extra=()) -> tuple[pd.DataFrame, Pat
     return validate_submission(out, n_expected=N), out
 
 
-def test_single_run_writes_valid_csv_and_per_fold_npy(tmp_path, test_npy, runs, capsys):
+def test_single_run_writes_csv_provenance_and_fold_logits(tmp_path, test_npy, runs, capsys):
     df, out = _predict(tmp_path, test_npy, runs["a"])
     assert out.read_text().splitlines()[0] == "id,target"
     assert list(df["id"]) == list(range(N))
-    preds = sorted(p.name for p in (out.parent / "preds").glob("*.npy"))
-    assert preds == ["run_a_fold0.npy", "run_a_fold1.npy"]
-    p0 = np.load(out.parent / "preds" / "run_a_fold0.npy")
-    p1 = np.load(out.parent / "preds" / "run_a_fold1.npy")
-    assert p0.shape == (N,) and np.all((p0 >= 0) & (p0 <= 1))
-    np.testing.assert_allclose(df["target"], (p0 + p1) / 2, atol=1e-6)
-    assert "CV AUC run_a:" in capsys.readouterr().out
+    with np.load(logits_path(out)) as z:
+        assert sorted(z.files) == ["fold/run_a/fold0", "fold/run_a/fold1", "network/run_a",
+                                   "score"]
+        z0, z1, score = z["fold/run_a/fold0"], z["fold/run_a/fold1"], z["score"]
+    assert z0.shape == (N,) and not np.allclose(z0, z1)
+    np.testing.assert_allclose(score, (z0 + z1) / 2)  # the mean logit of the folds
+    np.testing.assert_allclose(df["target"], submission_target(score), rtol=1e-12)
+    record = read_provenance(out)
+    assert record["input"]["path"] == str(test_npy.resolve())
+    assert record["runs"]["run_a"]["folds"] == ["fold0", "fold1"]
+    assert record["runs"]["run_a"]["stacker"] is None and record["tta"] == "none"
+    assert "CV AUC run_a: network 0." in capsys.readouterr().out
 
 
 def test_mean_of_identical_folds_equals_one_fold(tmp_path, test_npy, runs):
-    df, out = _predict(tmp_path, test_npy, runs["same"])
-    p0 = np.load(out.parent / "preds" / "run_same_fold0.npy")
-    np.testing.assert_allclose(df["target"], p0, atol=1e-6)
+    df, _ = _predict(tmp_path, test_npy, runs["same"])
     df1, _ = _predict(tmp_path / "one", test_npy, runs["same"] / "fold0" / "best.pt")
-    np.testing.assert_allclose(df["target"], df1["target"], atol=1e-6)
+    np.testing.assert_allclose(df["target"], df1["target"], rtol=1e-12)
 
 
 @pytest.mark.parametrize("method", ["logit", "rank"])
 def test_logit_and_rank_ensembles_are_valid(tmp_path, test_npy, runs, method, capsys):
-    df, _ = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--ensemble", method])
+    df, out = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--ensemble", method])
     assert df["target"].between(0, 1).all()
+    with np.load(logits_path(out)) as z:
+        a, b = z["network/run_a"], z["network/run_b"]
     if method == "rank":
         assert df["target"].mean() == pytest.approx(0.5)  # scaled ranks average to 1/2
+    else:
+        np.testing.assert_allclose(df["target"], submission_target((a + b) / 2), rtol=1e-12)
     out = capsys.readouterr().out
-    assert "CV AUC run_a:" in out and "CV AUC run_b:" in out
-    assert f"CV AUC ensemble ({method}): 0." in out  # both runs share OOF ids 0..39
+    assert "CV AUC run_a: network 0." in out and "CV AUC run_b: network 0." in out
+    assert f"CV AUC ensemble of networks ({method}): 0." in out  # both share OOF ids 0..39
 
 
-def test_tta_views_and_flip_shapes(tmp_path, test_npy, runs, capsys):
-    assert tta_views("none", "competition") == [(1.0, False)]
-    assert len(tta_views("all", "competition")) == 2  # no detector swap in competition mode
-    assert len(tta_views("all", "physical")) == 4
+def test_tta_views_per_checkpoint_mode(tmp_path, test_npy, runs, capsys):
     df, out = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--tta", "all"])
     assert len(df) == N
     text = capsys.readouterr().out
-    assert "run_b/fold0: gabbard2018 mode=physical views=4" in text
-    assert "run_a/fold0: gabbard2018 mode=competition views=2" in text
-    assert len(list((out.parent / "preds").glob("*.npy"))) == 3
-
-
-def test_ensemble_math():
-    z1, z2 = np.array([-2.0, 0.0, 3.0]), np.array([0.0, 1.0, 2.0])
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    np.testing.assert_allclose(ensemble([[z1, z2]], "mean"), (sig(z1) + sig(z2)) / 2)
-    np.testing.assert_allclose(ensemble([[z1, z2]], "logit"), sig((z1 + z2) / 2))
-    np.testing.assert_allclose(ensemble([[z1], [z2]], "rank"), [0.0, 0.5, 1.0])
-    # runs weigh equally whatever their fold count
-    np.testing.assert_allclose(ensemble([[z1, z1, z1], [z2]], "logit"), sig((z1 + z2) / 2))
+    assert "run_b/fold0: best.pt mode=physical views=4" in text
+    assert "run_a/fold0: best.pt mode=competition views=2" in text
+    with np.load(logits_path(out)) as z:
+        assert len([f for f in z.files if f.startswith("fold/")]) == 3
 
 
 def test_weights_folder_layout(tmp_path):
@@ -149,19 +145,20 @@ def test_failure_never_overwrites_existing_submission(tmp_path, test_npy, runs, 
     out = tmp_path / "submission.csv"
     out.write_text("id,target\n0,0.5\n")  # an existing (here: stale) file
     before = out.read_bytes()
+    import gwkit.inference as inference
     import gwkit.predict as predict
 
-    monkeypatch.setattr(predict, "predict_checkpoint",
-                        lambda *a, **k: np.full(N, np.nan))
+    monkeypatch.setattr(inference, "predict_logits", lambda *a, **k: np.full(N, np.nan))
     with pytest.raises(SystemExit, match="non-finite"):
         main(["--runs", str(runs["a"]), "--data", str(test_npy), "--out", str(out)])
-    monkeypatch.setattr(predict, "ensemble", lambda groups, method: np.full(N, 1.5))
-    monkeypatch.setattr(predict, "predict_checkpoint", lambda *a, **k: np.zeros(N))
+    monkeypatch.setattr(predict, "submission_target", lambda score: np.full(N, 1.5))
+    monkeypatch.setattr(inference, "predict_logits", lambda *a, **k: np.zeros(N))
     with pytest.raises(SystemExit, match="refusing to write"):
         main(["--runs", str(runs["a"]), "--data", str(test_npy), "--out", str(out)])
     assert out.read_bytes() == before
-    assert not (tmp_path / "preds").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["submission.csv"]  # no temp files left
+    assert not (tmp_path / "submission.provenance.json").exists()
+    # the logits archive of the refused run may remain, named by the CSV; no temp files
+    assert {p.name for p in tmp_path.iterdir()} <= {"submission.csv", "submission.logits.npz"}
 
 
 # --------------------------------------------------------------------------- validation

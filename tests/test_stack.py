@@ -1,0 +1,107 @@
+"""gwkit.stack: the plain-JSON combiner of network logits and matched-filter features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from gwkit.metrics import roc_auc
+from gwkit.stack import (
+    Stacker,
+    StackError,
+    compress,
+    feature_table,
+    fit_stacker,
+    row_groups,
+)
+
+
+def _table(n: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Labels, a weak 'logit', a strong heavy-tailed 'mf_lse_time' and a group per signal pair."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    table = pd.DataFrame({
+        "logit": 0.8 * y + rng.normal(size=n),
+        "mf_lse_time": np.where(y, rng.exponential(30, n), 0.0) + rng.normal(size=n),
+    })
+    wid = np.where(y == 1, np.arange(n) // 2, -1)  # signal rows share a waveform in pairs
+    return table, y, wid
+
+
+def test_compress_is_the_identity_near_zero_and_increasing():
+    f = np.array([-1e4, -50.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 50.0, 1e4, 1e6])
+    g = compress(f, 10.0)
+    assert np.all(np.diff(g) > 0)
+    np.testing.assert_allclose(g[3:6], f[3:6], rtol=1e-8)
+    assert g[-1] < 200  # logarithmic growth
+    np.testing.assert_array_equal(compress(f, 0.0), f)
+
+
+def test_row_groups_keep_waveforms_together_and_noise_rows_apart():
+    g = row_groups(np.array([5, -1, 5, -1, 7]))
+    assert g[0] == g[2] and len({g[1], g[3], g[4], g[0]}) == 4
+
+
+def test_fit_matches_a_logistic_regression_on_the_compressed_features():
+    table, y, wid = _table()
+    stacker, oof = fit_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"),
+                               compression=10.0)
+    f = compress(table[["logit", "mf_lse_time"]].to_numpy(), 10.0)
+    z = (f - f.mean(0)) / f.std(0)
+    reference = LogisticRegression(C=1.0, max_iter=2000).fit(z, y).decision_function(z)
+    np.testing.assert_allclose(stacker.decision(table), reference, rtol=1e-6, atol=1e-6)
+    assert np.all(stacker.coef > 0)
+    auc = stacker.cv["auc"]
+    assert auc["stacked"] == pytest.approx(roc_auc(y, oof))
+    assert auc["stacked"] > max(auc["logit"], auc["mf_lse_time"]) - 0.01
+    assert auc["mf_lse_time"] == pytest.approx(roc_auc(y, table["mf_lse_time"]))
+
+
+def test_json_round_trip_and_bad_files(tmp_path):
+    table, y, wid = _table(400)
+    stacker, _ = fit_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"),
+                             snr=np.full(400, 8.0))
+    path = stacker.save(tmp_path / "stacker.json")
+    back = Stacker.load(path)
+    np.testing.assert_array_equal(back.decision(table), stacker.decision(table))
+    assert back.cv["per_snr_auc"]["stacked"]["8"] == pytest.approx(stacker.cv["auc"]["stacked"])
+    bad = {"not json": "{", "not a stacker": json.dumps({"format": "other"}),
+           "unknown features": json.dumps({**stacker.to_dict(), "features": ["logit", "magic"]}),
+           "wrong version": json.dumps({**stacker.to_dict(), "version": 99})}
+    for text in bad.values():
+        (tmp_path / "bad.json").write_text(text)
+        with pytest.raises(StackError, match="bad.json"):
+            Stacker.load(tmp_path / "bad.json")
+
+
+def test_the_filter_bank_must_be_the_one_it_was_fitted_with(tmp_path):
+    table, y, wid = _table(400)
+    stacker, _ = fit_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"))
+    (tmp_path / "mf_bank.h5").write_bytes(b"bank A")
+    from gwkit.fileio import file_sha256
+
+    stacker.filter_bank_sha256 = file_sha256(tmp_path / "mf_bank.h5")
+    path = stacker.save(tmp_path / "stacker.json")
+    assert stacker.bank_path(path) == tmp_path / "mf_bank.h5"
+    (tmp_path / "mf_bank.h5").write_bytes(b"bank B")
+    with pytest.raises(StackError, match="SHA-256"):
+        stacker.bank_path(path)
+    (tmp_path / "mf_bank.h5").unlink()
+    with pytest.raises(StackError, match="missing"):
+        stacker.bank_path(path)
+
+
+def test_feature_table_and_missing_features():
+    mf = {"mf_snr": np.array([3.0, 9.0]), "mf_lse": np.array([1.0, 30.0]),
+          "mf_lse_time": np.array([0.5, 28.0]), "mf_mchirp": np.array([10.0, 20.0]),
+          "mf_time": np.array([1.3, 1.4])}
+    table = feature_table(np.array([0.1, 2.0]), mf)
+    np.testing.assert_allclose(table["mf_snr2"], [9.0, 81.0])
+    np.testing.assert_allclose(table["mf_log_mchirp"], np.log([10.0, 20.0]))
+    assert "logit" not in feature_table(None, mf)
+    with pytest.raises(StackError, match="missing"):
+        Stacker(("logit",), [0.0], [1.0], [1.0], 0.0).decision(feature_table(None, mf))

@@ -74,7 +74,13 @@ class TrainConfig:
     signal_fraction: float = 0.5  # share of training samples that carry a signal
     val_mode: Literal["competition", "physical"] = "competition"  # validation layout: the test set's
     val_per_snr: int = 100  # validation rows per competition SNR (half signal, half noise)
+    # --- fixed training data (instead of, or mixed with, the engine)
+    train_data: list[str] = field(default_factory=list)  # .sav blocks, .npy (+ labels.csv), gwkit .h5, folders; [] = engine only
+    groups: Literal["auto", "none"] = "auto"  # train_data rows sharing a waveform or noise: auto (from params) or none (each row alone: may leak)
+    val_source: Literal["files", "engine"] = "files"  # train_data runs validate on the files' held-out fold, or on the engine's competition mix (all file rows train)
+    engine_fraction: float = 0.0  # train_data runs: share of each batch simulated by the engine
     # --- augmentation (on top of the engine's fresh extrinsics and noise)
+    time_shift_p: float = 0.0  # train_data rows: probability of moving the merger to a new place in the competition's range
     sign_flip_p: float = 0.5  # probability of multiplying a sample by -1 (both modes)
     swap_p: float = 0.0  # probability of swapping the detectors (physical mode only)
     detector_shift_p: float = 0.0  # probability of shifting channel 1 against 0 (physical mode only)
@@ -142,12 +148,15 @@ def _check_config(cfg: TrainConfig) -> None:
     for key in ("ema", "beta1", "beta2"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must lie in [0, 1)")
-    for key in ("signal_fraction", "sign_flip_p", "swap_p", "detector_shift_p"):
+    for key in ("signal_fraction", "sign_flip_p", "swap_p", "detector_shift_p", "time_shift_p",
+                "engine_fraction"):
         if not 0 <= getattr(cfg, key) <= 1:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must be a probability in [0, 1]")
     if cfg.mode == "competition" and (cfg.swap_p > 0 or cfg.detector_shift_p > 0):
         raise ConfigError("swap_p and detector_shift_p need mode=physical: in competition mode "
                           "only channel 0 carries the signal")
+    if not all(isinstance(p, str) and p for p in cfg.train_data):
+        raise ConfigError(f"train_data={cfg.train_data!r}: must be a list of file or folder paths")
     if not cfg.name or "/" in cfg.name or cfg.name in (".", ".."):
         raise ConfigError(f"name={cfg.name!r}: must be a plain folder name")
     if not isinstance(cfg.model_kwargs, dict):
@@ -213,6 +222,12 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if isinstance(value, str):
             return value
         raise ConfigError(f"{key}={value!r}: expected a string")
+    if typing.get_origin(tp) is list:
+        if isinstance(value, str):  # one path
+            value = [value]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ConfigError(f"{key}={value!r}: expected a list of strings such as [a.sav, b.sav]")
     if tp is dict:
         if isinstance(value, dict):
             return value

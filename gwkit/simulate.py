@@ -6,6 +6,8 @@ Examples::
     python -m gwkit.simulate --per-snr 100 --draw competition --seed 1 --out data/sim
     # independent blocks per SNR, physical two-detector mode, HDF5
     python -m gwkit.simulate --snr 8 10 --per-snr 500 --mode physical --format hdf5 --out data/phys
+    # the course's own training block (10,000 rows at SNR 20, seed 1): train_ts_0.sav + train_params_0.sav
+    python -m gwkit.simulate --format sav --snr 20 --per-snr 10000 --draw independent --out data/course_sav
     # a waveform bank for the training engine
     python -m gwkit.simulate bank --n 2000 --out cache/bank.h5
 """
@@ -25,12 +27,39 @@ from gwkit.sim.bank import BankConfig, build_bank
 from gwkit.sim.generator import simulate_competition
 from gwkit.sim.recipe import COMPETITION_SNRS, MODES, Recipe
 
-__all__ = ["main", "write_dataset"]
+__all__ = ["main", "sav_records", "write_dataset"]
+
+
+#: Columns of a row's parameter table that describe the row, not its waveform (left out of
+#: the course-style ``.sav`` records, whose copies of one waveform must be equal).
+_ROW_COLUMNS = ("id", "block_row", "target", "snr_group")
+
+
+def sav_records(params) -> list:
+    """The course's parameter records: ``None`` for noise rows, else a dict of the source's numbers."""
+    keep = [c for c in params.columns if c not in _ROW_COLUMNS]
+    return [None if int(row["target"]) == 0 else
+            {k: (int(row[k]) if k in ("waveform_id", "peak_index") else float(row[k]))
+             for k in keep}
+            for _, row in params.iterrows()]
 
 
 def write_dataset(out: Path, x: np.ndarray, params, *, fmt: str = "npy", attrs: dict | None = None) -> list[Path]:
-    """Write a simulated set in the competition layout (``test.npy`` + CSVs) or as one HDF5 file."""
+    """Write a simulated set in the competition layout (``test.npy`` + CSVs), as one HDF5
+    file, or (``sav``) as the course's blocks: one ``train_ts_<k>.sav`` + ``train_params_<k>.sav``
+    per SNR group, in order of appearance."""
     out.mkdir(parents=True, exist_ok=True)
+    if fmt == "sav":
+        from gwkit.data.competition import write_sav_block
+
+        paths = []
+        groups = params["snr_group"].to_numpy()
+        for k, snr in enumerate(dict.fromkeys(groups.tolist())):
+            rows = np.flatnonzero(groups == snr)
+            block = params.iloc[rows]
+            paths += write_sav_block(out / f"train_ts_{k}.sav", x[rows],
+                                     block["target"].to_numpy(), sav_records(block))
+        return paths
     labels = params[["id", "target", "snr_group" if "snr_group" in params else "snr"]].rename(
         columns={"snr_group": "snr"})
     if fmt == "hdf5":
@@ -66,7 +95,9 @@ def _dataset_parser(sub=None) -> argparse.ArgumentParser:
                    help="competition: rows drawn with replacement from one block per SNR sharing one "
                         "seed, as the test set was made; independent: one fresh block per SNR")
     p.add_argument("--block-rows", type=int, default=10000, help="rows per block for --draw competition")
-    p.add_argument("--format", choices=("npy", "hdf5"), default="npy")
+    p.add_argument("--format", choices=("npy", "hdf5", "sav"), default="npy",
+                   help="npy: test.npy + labels.csv + params.csv; hdf5: test.h5; sav: the course's "
+                        "train_ts_<k>.sav + train_params_<k>.sav, one block per SNR in --snr order")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     p.add_argument("--no-progress", action="store_true")
@@ -127,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         # independent blocks: every row of each block once, in the block's own shuffled order
         replace=competition_draw, recipe=Recipe(mode=args.mode), workers=args.workers,
         progress=not args.no_progress, dtype=np.dtype(args.dtype),
+        shuffle=args.format != "sav",  # course blocks: one SNR each, rows in the block's order
     )
     attrs = {"mode": args.mode, "seed": args.seed, "draw": args.draw, "nnoise": args.nnoise}
     paths = write_dataset(args.out, x, params, fmt=args.format, attrs=attrs)

@@ -32,6 +32,7 @@ stops torch's threads from spinning against other processes (10x faster here).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import time
@@ -59,6 +60,7 @@ from gwkit.config import (
 )
 from gwkit.data.competition import DataError
 from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
+from gwkit.data.training import TrainingData, open_training_data
 from gwkit.devices import DeviceError, pick_device
 from gwkit.engine import Augment, AugmentConfig, FixedSet, Sampler, make_fixed_set
 from gwkit.fileio import atomic_path, atomic_write
@@ -70,6 +72,7 @@ __all__ = [
     "FoldData",
     "Learner",
     "Progress",
+    "RunData",
     "RunError",
     "after_epoch",
     "evaluate",
@@ -80,6 +83,9 @@ __all__ = [
     "make_augment",
     "make_learner",
     "prepare_bank",
+    "fixed_rows",
+    "open_train_data",
+    "prepare_data_folds",
     "prepare_fold_data",
     "prepare_folds",
     "train_fold",
@@ -89,7 +95,7 @@ __all__ = [
 #: Settings that may change when a fold is resumed or another fold joins the run.
 MAY_CHANGE = frozenset({"epochs", "patience", "device", "amp", "compile", "num_threads",
                         "eval_batch_size", "out_dir"})
-_TRAIN_STREAM, _VAL_STREAM, _TORCH_STREAM = 0, 1, 2  # seed-derivation keys
+_TRAIN_STREAM, _VAL_STREAM, _TORCH_STREAM, _ORDER_STREAM = 0, 1, 2, 3  # seed-derivation keys
 
 
 class RunError(RuntimeError):
@@ -251,13 +257,104 @@ class ValSet(Protocol):
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
 
 
-def make_augment(cfg: TrainConfig) -> Augment | None:
-    """The engine batches' augmentations; None when every probability is 0."""
-    if not (cfg.sign_flip_p > 0 or cfg.swap_p > 0 or cfg.detector_shift_p > 0):
+def make_augment(cfg: TrainConfig, *, fixed: bool = False) -> Augment | None:
+    """Augmentations of engine batches, or with ``fixed`` of train_data rows (which adds the
+    time shift); None when every probability is 0."""
+    time_shift_p = cfg.time_shift_p if fixed else 0.0
+    if not (time_shift_p > 0 or cfg.sign_flip_p > 0 or cfg.swap_p > 0 or cfg.detector_shift_p > 0):
         return None
-    return Augment(AugmentConfig(sign_flip_p=cfg.sign_flip_p, swap_p=cfg.swap_p,
-                                 detector_shift_p=cfg.detector_shift_p,
+    return Augment(AugmentConfig(time_shift_p=time_shift_p, sign_flip_p=cfg.sign_flip_p,
+                                 swap_p=cfg.swap_p, detector_shift_p=cfg.detector_shift_p,
                                  max_detector_shift_s=cfg.max_detector_shift_s))
+
+
+def uses_engine(cfg: TrainConfig) -> bool:
+    """Whether the run needs the waveform bank (engine batches or engine validation)."""
+    return not cfg.train_data or cfg.engine_fraction > 0 or cfg.val_source == "engine"
+
+
+def check_data_settings(cfg: TrainConfig) -> None:
+    """RunError for settings that need train_data without it, or that leave it unused."""
+    if not cfg.train_data and (cfg.time_shift_p > 0 or cfg.engine_fraction > 0):
+        raise RunError("time_shift_p and engine_fraction need train_data (--train-data): the "
+                       "engine places the merger itself and makes whole batches already")
+    if cfg.train_data and cfg.engine_fraction >= 1:
+        raise RunError(f"engine_fraction={cfg.engine_fraction} leaves train_data unused; "
+                       "for engine-only training leave train_data empty")
+
+
+def open_train_data(cfg: TrainConfig) -> TrainingData | None:
+    """The run's train_data files, opened, checked and grouped; None for engine-only runs."""
+    if not cfg.train_data:
+        return None
+    data = open_training_data(cfg.train_data, groups=cfg.groups, cache_dir=cfg.cache_dir)
+    for f in data.files:
+        if f.mode is not None and f.mode != cfg.mode:
+            raise RunError(f"{f.path} holds {f.mode}-mode rows, the config says mode={cfg.mode}")
+        unknown = (f.y == 1) & (f.peak_index < 0)
+        if cfg.time_shift_p > 0 and unknown.any():
+            raise RunError(f"{f.path}: time_shift_p needs every signal row's merger index "
+                           f"(peak_index in its parameters), row {np.flatnonzero(unknown)[0]} "
+                           "has none; set time_shift_p=0")
+    return data
+
+
+def prepare_data_folds(cfg: TrainConfig, data: TrainingData, d: Dist = Dist()) -> pd.DataFrame:
+    """Folds of the train_data groups: ``data_folds.csv`` if present, else assigned and saved.
+
+    One row per group (``waveform_id`` = group id), stratified like the bank's
+    folds by chirp mass, noise-only groups counting as 0, so every fold gets its
+    share of signals and of noise.
+    """
+    path = Path(cfg.out_dir) / cfg.name / "data_folds.csv"
+    ngroups = int(data.group.max()) + 1
+    if path.is_file():
+        df = load_folds(path)
+        same = np.array_equal(np.sort(df["waveform_id"].to_numpy()), np.arange(ngroups))
+        if not same or df["fold"].max() + 1 != cfg.n_folds:
+            raise RunError(f"{path} does not match {ngroups} row groups of train_data in "
+                           f"{cfg.n_folds} folds (other files?); use another --name")
+        return df
+    signal = np.zeros(ngroups, dtype=bool)
+    signal[data.group[data.y > 0]] = True
+    mass = pd.Series(np.nan_to_num(data.chirp_mass, nan=1.0)).groupby(data.group).mean()
+    strat = np.where(signal, mass.reindex(range(ngroups)).to_numpy(), 0.0)
+    try:
+        df = assign_folds(np.arange(ngroups), strat, cfg.n_folds, cfg.seed, cfg.n_mass_bins)
+    except ValueError as exc:
+        raise RunError(f"train_data: {ngroups} groups of rows cannot make {cfg.n_folds} folds "
+                       f"({exc})") from None
+    if d.is_main:
+        save_folds(df, path)
+    return df
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What every fold of a run draws from."""
+
+    bank: WaveformBank | None  # the engine's waveforms (None: train_data only)
+    folds: pd.DataFrame | None  # bank waveform -> fold
+    fixed: TrainingData | None = None  # the train_data rows (None: engine only)
+    fixed_folds: pd.DataFrame | None = None  # train_data group -> fold
+
+
+def fixed_rows(step: int, nrows: int, size: int, seed: int, rank: int = 0,
+               world_size: int = 1) -> np.ndarray:
+    """Rows (positions among ``size``) of optimizer step ``step`` on process ``rank``.
+
+    Passes over the rows in a fresh seeded order each (every row once per pass),
+    ``nrows`` per step and process, the processes taking consecutive slices. A
+    pure function of its arguments: a resumed run reads the same rows.
+    """
+    first = (step * world_size + rank) * nrows
+    position = np.arange(first, first + nrows)
+    out = np.empty(nrows, dtype=np.int64)
+    for rep in np.unique(position // size):
+        order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(rep),)))
+        where = position // size == rep
+        out[where] = order.permutation(size)[position[where] % size]
+    return out
 
 
 @dataclass
@@ -266,29 +363,84 @@ class FoldData:
 
     cfg: TrainConfig
     device: torch.device  # where batches are drawn: the data generator's device
-    sampler: Sampler  # fresh engine samples of the fold's training waveforms
-    augment: Augment | None  # augmentations of the training batches (None: none)
+    sampler: Sampler | None  # fresh engine samples of the fold's training waveforms
+    augment: Augment | None  # augmentations of the engine batches (None: none)
     val: ValSet | None  # the fold's validation set, on rank 0 only
+    fixed: TrainingData | None = None  # the fold's training rows of train_data
+    fixed_augment: Augment | None = None  # their augmentations (time shift included)
+    order_seed: int = 0  # seed of the passes over the fixed rows
+    rank: int = 0
+    world_size: int = 1
 
     def train_batch(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs ``(B, 2, N)`` and labels ``(B,)`` of optimizer step ``step``, drawn from ``gen``."""
-        batch = self.sampler.sample(self.cfg.batch_size, gen, progress=step / self.cfg.total_steps)
+        """Inputs ``(B, 2, N)`` and labels ``(B,)`` of optimizer step ``step``, drawn from ``gen``.
+
+        Mixed runs put ``round(engine_fraction * B)`` engine samples first.
+        """
+        if self.fixed is None:
+            return self.engine_batch(self.cfg.batch_size, step, gen)
+        n_engine = round(self.cfg.engine_fraction * self.cfg.batch_size) if self.sampler else 0
+        parts = [self.engine_batch(n_engine, step, gen)] if n_engine else []
+        parts.append(self.fixed_batch(self.cfg.batch_size - n_engine, step, gen))
+        return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
+
+    def engine_batch(self, n: int, step: int, gen: torch.Generator,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` fresh engine samples (the SNR curriculum at this step), augmented."""
+        batch = self.sampler.sample(n, gen, progress=step / self.cfg.total_steps)
         x = self.augment(batch.x, gen, batch.peak_index)[0] if self.augment else batch.x
         return x, batch.y
 
+    def fixed_batch(self, n: int, step: int, gen: torch.Generator,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` rows of train_data (:func:`fixed_rows`), read and augmented on ``device``."""
+        rows = fixed_rows(step, n, len(self.fixed), self.order_seed, self.rank, self.world_size)
+        x = torch.from_numpy(self.fixed.read(rows)).to(self.device)
+        y = torch.as_tensor(self.fixed.y[rows], device=self.device)
+        if self.fixed_augment is not None:
+            peak = torch.as_tensor(self.fixed.peak_index[rows], device=self.device)
+            x = self.fixed_augment(x, gen, peak)[0]
+        return x, y
 
-def prepare_fold_data(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFrame,
-                      d: Dist, device: torch.device) -> FoldData:
+
+def split_fixed(cfg: TrainConfig, data: TrainingData, data_folds: pd.DataFrame,
+                fold: int) -> tuple[TrainingData, TrainingData | None]:
+    """Training and validation rows of train_data for ``fold``.
+
+    Validation rows are the groups of fold ``fold`` (val_source=files); with
+    val_source=engine every row trains and there are none.
+    """
+    if cfg.val_source == "engine":
+        return data, None
+    fold_of = data_folds.set_index("waveform_id")["fold"].reindex(data.group).to_numpy()
+    val = data.take(np.flatnonzero(fold_of == fold))
+    if np.unique(val.y).size < 2:
+        raise RunError(f"fold {fold}: the validation rows of train_data hold only "
+                       f"{'signals' if val.y.size and val.y[0] else 'noise'}; use fewer folds "
+                       "or more files, or val_source=engine")
+    return data.take(np.flatnonzero(fold_of != fold)), val
+
+
+def prepare_fold_data(cfg: TrainConfig, fold: int, data: RunData, d: Dist,
+                      device: torch.device) -> FoldData:
     """The fold's training data and, on rank 0, its validation set (after saving its config)."""
     engine_device = device if device.type == "cuda" else torch.device("cpu")
-    train_ids, val_ids = fold_split(folds, fold)
-    sampler = make_train_sampler(cfg, bank, train_ids, engine_device)
+    sampler, train_rows, val_rows = None, None, None
+    if data.bank is not None:
+        train_ids, val_ids = fold_split(data.folds, fold)
+        if data.fixed is None or cfg.engine_fraction > 0:
+            sampler = make_train_sampler(cfg, data.bank, train_ids, engine_device)
+    if data.fixed is not None:
+        train_rows, val_rows = split_fixed(cfg, data.fixed, data.fixed_folds, fold)
     val = None
     if d.is_main:
         out = fold_dir(cfg, fold)
         save_config(cfg, out / "config.yaml")
-        val = prepare_val_set(cfg, bank, val_ids, fold, out / "val.h5", engine_device)
-    return FoldData(cfg, engine_device, sampler, make_augment(cfg), val)
+        val = val_rows if val_rows is not None else \
+            prepare_val_set(cfg, data.bank, val_ids, fold, out / "val.h5", engine_device)
+    return FoldData(cfg, engine_device, sampler, make_augment(cfg), val, train_rows,
+                    make_augment(cfg, fixed=True), derive_seed(cfg.seed, _ORDER_STREAM, fold),
+                    d.rank, d.world_size)
 
 
 # ---------------------------------------------------------------- model and evaluation
@@ -619,7 +771,7 @@ def finish_fold(out: Path, learner: Learner, val: ValSet, cfg: TrainConfig, fold
 # ---------------------------------------------------------------- one fold: the loop
 
 
-def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFrame, *,
+def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
                resume: bool = False, d: Dist = Dist(), device: torch.device | None = None,
                ) -> dict[str, float]:
     """Train fold ``fold`` (fresh or from ``last.pt``); returns the best epoch's metrics."""
@@ -627,8 +779,8 @@ def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFr
     out = fold_dir(cfg, fold)
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) \
         if (cfg.amp and device.type == "cuda") else nullcontext
-    data = prepare_fold_data(cfg, fold, bank, folds, d, device)  # training batches, validation set
-    gen = seed_fold(cfg, fold, d, data.device)
+    fold_data = prepare_fold_data(cfg, fold, data, d, device)  # training batches, validation set
+    gen = seed_fold(cfg, fold, d, fold_data.device)
     learner = make_learner(cfg, d, device)
     progress = Progress()
     if resume:
@@ -647,7 +799,7 @@ def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFr
         loss_sum, t_epoch = torch.zeros((), device=device), time.perf_counter()
         for i in bar:
             lr = set_lr(learner.optimizer, get_lr(progress.step, cfg))
-            x, y = data.train_batch(progress.step, gen)
+            x, y = fold_data.train_batch(progress.step, gen)
             loss = train_step(learner, x.to(device), y.to(device), cfg, autocast)
             loss_sum += loss
             progress.step += 1
@@ -660,7 +812,7 @@ def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFr
 
         rng = rng_states(gen, d, device)  # before validation: a collective under DDP
         if d.is_main:
-            metrics, _ = evaluate(learner.eval_model, data.val, batch_size=cfg.eval_batch_size,
+            metrics, _ = evaluate(learner.eval_model, fold_data.val, batch_size=cfg.eval_batch_size,
                                   device=device, autocast=autocast)
             samples = cfg.steps_per_epoch * cfg.batch_size * d.world_size
             row = {"epoch": progress.epoch, "step": progress.step, "lr": lr,
@@ -671,7 +823,8 @@ def train_fold(cfg: TrainConfig, fold: int, bank: WaveformBank, folds: pd.DataFr
             tqdm.write(epoch_line(fold, cfg, progress, improved))
         progress.stopped = _broadcast(progress.stopped, d)
 
-    summary = finish_fold(out, learner, data.val, cfg, fold, autocast, device) if d.is_main else {}
+    summary = finish_fold(out, learner, fold_data.val, cfg, fold, autocast, device) \
+        if d.is_main else {}
     d.barrier()
     return summary
 
@@ -720,6 +873,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fold", default="0", help="fold index, or 'all' (default: 0)")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override a setting (repeatable)")
+    parser.add_argument("--train-data", nargs="+", metavar="PATH",
+                        help="train on these files or folders: course *_ts_*.sav blocks, .npy with "
+                             "labels.csv, gwkit .h5 (same as --set train_data=[...])")
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N, mps (same as --set device=)")
     parser.add_argument("--epochs", type=int, help="same as --set epochs=N")
     parser.add_argument("--name", help="run name (same as --set name=)")
@@ -736,6 +892,8 @@ def _resolve(args: argparse.Namespace) -> TrainConfig:
     flags = {"device": args.device, "epochs": args.epochs, "name": args.name,
              "out_dir": args.out}
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.train_data:  # JSON is YAML: any path survives
+        extra.append(f"train_data={json.dumps(args.train_data)}")
     return resolve_config(args.preset, [*args.overrides, *extra])
 
 
@@ -775,7 +933,8 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
             return {}
         folds_to_run = _folds_to_run(args.fold, cfg.n_folds)
         # every check before anything is written
-        if cfg.bank is not None and not Path(cfg.bank).is_file():
+        check_data_settings(cfg)
+        if uses_engine(cfg) and cfg.bank is not None and not Path(cfg.bank).is_file():
             raise RunError(f"bank={cfg.bank}: no such file (leave bank unset to build and "
                            f"cache {cfg.bank_size} waveforms in {cfg.cache_dir}/)")
         plan = {k: _fold_state(cfg, k, resume=args.resume, skip_existing=args.skip_existing)
@@ -783,7 +942,8 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         _check_run_config(cfg)
         build_model(cfg)  # fails here, before any write, on bad model_kwargs
         device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    except (ConfigError, RunError, DeviceError) as exc:
+        fixed = open_train_data(cfg)  # reads every row once: bad files fail here
+    except (ConfigError, RunError, DeviceError, DataError) as exc:
         raise SystemExit(f"error: {exc}") from None
 
     d = setup_distributed(device)
@@ -797,8 +957,12 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
             print(f"run {Path(cfg.out_dir) / cfg.name}: model {cfg.model}, device {device}"
                   f"{f' x {d.world_size} processes' if d.enabled else ''}, "
                   f"folds {folds_to_run}", flush=True)
-        bank = prepare_bank(cfg, d)
-        folds = prepare_folds(cfg, bank, d)
+        bank = prepare_bank(cfg, d) if uses_engine(cfg) else None
+        data = RunData(bank, prepare_folds(cfg, bank, d) if bank is not None else None, fixed,
+                       prepare_data_folds(cfg, fixed, d) if fixed is not None else None)
+        if d.is_main and fixed is not None:
+            print(f"train_data: {len(fixed)} rows ({int(fixed.y.sum())} signals) in "
+                  f"{len(fixed.paths)} file(s), {int(fixed.group.max()) + 1} groups", flush=True)
         run_config = Path(cfg.out_dir) / cfg.name / "config.yaml"
         if d.is_main and not run_config.is_file():
             save_config(cfg, run_config)
@@ -808,7 +972,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                 print(f"fold {k}: {_PLAN_NOTES[plan[k]].format(out=fold_dir(cfg, k))}", flush=True)
             if plan[k] == "skip":
                 continue
-            results[k] = train_fold(cfg, k, bank, folds, resume=plan[k] == "resume", d=d,
+            results[k] = train_fold(cfg, k, data, resume=plan[k] == "resume", d=d,
                                     device=device)
         if d.is_main:  # the run's oof.csv always covers every finished fold
             combine_oof(cfg, reported=results)

@@ -37,8 +37,8 @@ def test_presets_ship_with_the_package_and_match_the_repository():
         assert (PRESET_DIR / path.name).read_text() == path.read_text(), path.name
 
 
-@pytest.mark.parametrize("name", ["demo", "baseline", "resnet1d", "course_cnn", "gwkit_cnn",
-                                  "gwkit_resnet"])
+@pytest.mark.parametrize("name", ["demo", "baseline", "resnet1d", "course_cnn", "course_sav",
+                                  "gwkit_cnn", "gwkit_resnet"])
 def test_presets_load(name):
     cfg = load_preset(name)
     assert cfg.name == name
@@ -108,7 +108,7 @@ def test_physical_mode_allows_detector_augmentations():
 
 
 def test_unknown_preset_lists_the_available_ones(tmp_path):
-    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: baseline, course_cnn, demo"):
+    with pytest.raises(ConfigError, match="unknown preset 'nope'; available: baseline, course_cnn, course_sav, demo"):
         load_preset("nope")
     with pytest.raises(ConfigError, match="not found"):
         load_preset(tmp_path / "missing.yaml")

@@ -317,6 +317,8 @@ def test_two_processes_with_gloo(tmp_path, bank_path):
         (["--set", "learning_rate=1"], "unknown key 'learning_rate'; valid keys: name,"),
         (["--set", "snr=loud"], "bad SNR spec"),
         (["--fold", "7"], "folds run from 0 to 3"),
+        (["--set", "time_shift_p=0.5"], "time_shift_p and engine_fraction need train_data"),
+        (["--train-data", "nope.sav"], "nope.sav: no such file"),
     ],
 )
 def test_bad_settings_exit_with_one_line(tmp_path, bank_path, args, message):
@@ -502,3 +504,112 @@ def test_ema_weights_are_the_ones_validated_and_kept(tmp_path, bank_path):
     val = gt.FixedSet.load(out / "val.h5")  # and the validation scores are the EMA's
     _, logit = gt.evaluate(model, val, batch_size=64, device=torch.device("cpu"))
     np.testing.assert_allclose(pd.read_csv(out / "oof.csv")["logit"], logit, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------- fixed training data (issue 18)
+
+
+@pytest.fixture(scope="session")
+def sav_set(tmp_path_factory) -> Path:
+    """Two course-format blocks made by gwkit.simulate: 40 rows each (5 waveforms x 4 copies)."""
+    from gwkit.simulate import main as simulate
+
+    out = tmp_path_factory.mktemp("sav")
+    assert simulate(["--format", "sav", "--snr", "30", "10", "--per-snr", "40", "--nnoise", "4",
+                     "--draw", "independent", "--workers", "1", "--no-progress",
+                     "--out", str(out)]) == 0
+    return out
+
+
+def sav_waveforms(folder: Path) -> dict[tuple[int, int], int]:
+    """(block, row) -> waveform id of every signal row, read from the blocks' parameter files."""
+    from gwkit.data import load_sav_params
+
+    return {(k, i): rec["waveform_id"] for k in (0, 1)
+            for i, rec in enumerate(load_sav_params(folder / f"train_params_{k}.sav"))
+            if rec is not None}
+
+
+def test_train_data_sav_through_the_cli(tmp_path, bank_path, sav_set, monkeypatch):
+    """Rows seen only from the training folds' waveforms; time shifts keep the merger in range."""
+    from gwkit.data.training import TrainingData
+    from gwkit.engine.augment import time_shift
+    from gwkit.sim.recipe import EDGE_NSAMPLES, PEAK_RANGE
+
+    reads, shifts = [], []
+    read, augment = TrainingData.read, gt.Augment.__call__
+
+    def reading(self, index):
+        reads.append((len(self), list(zip(self.file_of[index].tolist(),
+                                           self.row_in_file[index].tolist()))))
+        return read(self, index)
+
+    def augmenting(self, x, gen, peak=None):
+        out = augment(self, x, gen, peak)
+        shifts.append((x, peak, *out))
+        return out
+
+    monkeypatch.setattr(TrainingData, "read", reading)
+    monkeypatch.setattr(gt.Augment, "__call__", augmenting)
+    preset = tiny_preset(tmp_path, bank_path, time_shift_p=1.0, sign_flip_p=0.0, epochs=2,
+                         steps_per_epoch=4, cache_dir=str(tmp_path / "cache"))
+    run(preset, "--fold", "0", "--train-data", str(sav_set))
+
+    oof = pd.read_csv(tmp_path / "runs" / "tiny" / "fold0" / "oof.csv")
+    trained = {r for n, rows in reads if n == 80 - len(oof) for r in rows}
+    validated = {r for n, rows in reads if n == len(oof) for r in rows}
+    assert len(validated) == len(oof) and not trained & validated
+    assert trained | validated == {(k, i) for k in (0, 1) for i in range(40)}  # a whole pass
+    waveform = sav_waveforms(sav_set)
+    assert not {waveform[r] for r in trained if r in waveform} & \
+        {waveform[r] for r in validated if r in waveform}, "a waveform on both sides"
+    assert len(shifts) == 2 * 4
+    for x, peak, moved, new_peak in shifts:
+        signal = peak >= 0
+        assert signal.any() and ((new_peak >= PEAK_RANGE[0]) & (new_peak < PEAK_RANGE[1]))[signal].all()
+        assert (new_peak != peak)[signal].float().mean() > 0.9  # p=1: (almost) every merger moved
+        drawn = new_peak - peak  # the merger moved by exactly the drawn shift
+        assert torch.equal(moved[signal], time_shift(x[signal], drawn[signal]))
+        edges = np.r_[0:EDGE_NSAMPLES, x.shape[-1] - EDGE_NSAMPLES:x.shape[-1]]
+        assert torch.equal(moved[..., edges], x[..., edges])  # the tapered ends stay put
+    cfg = load_config(tmp_path / "runs" / "tiny" / "fold0" / "config.yaml")
+    assert cfg.time_shift_p == 1.0 and cfg.train_data == [str(sav_set)]
+
+
+def test_train_data_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_path, sav_set,
+                                                               monkeypatch):
+    changes = dict(epochs=3, ema=0.8, sign_flip_p=0.5, time_shift_p=0.5, engine_fraction=0.25,
+                   model_kwargs=dict(TINY_MODEL, drop_rate=0.3), train_data=[str(sav_set)],
+                   cache_dir=str(tmp_path / "cache"))
+    run(tiny_preset(tmp_path / "a", bank_path, **changes), "--fold", "1")
+    broken = tiny_preset(tmp_path / "b", bank_path, **changes)
+    calls = {"n": 0}
+    original = gt.FoldData.fixed_batch
+
+    def dies_in_epoch_3(self, *args):
+        calls["n"] += 1
+        if calls["n"] == 2 * 3 + 2:
+            raise Killed
+        return original(self, *args)
+
+    monkeypatch.setattr(gt.FoldData, "fixed_batch", dies_in_epoch_3)
+    with pytest.raises(Killed):
+        run(broken, "--fold", "1")
+    monkeypatch.setattr(gt.FoldData, "fixed_batch", original)
+    run(broken, "--fold", "1", "--resume")
+    assert_same_training(tmp_path / "a" / "runs" / "tiny" / "fold1",
+                         tmp_path / "b" / "runs" / "tiny" / "fold1", steps=9)
+
+
+def test_train_data_mixed_with_the_engine_and_validated_on_the_engine(tmp_path, bank_path,
+                                                                      sav_set, monkeypatch):
+    seen = record_training(monkeypatch)
+    run(tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, sign_flip_p=0.0,
+                    engine_fraction=0.25, val_source="engine", train_data=[str(sav_set)],
+                    cache_dir=str(tmp_path / "cache")), "--fold", "0")
+    for batch, (x, y) in zip(seen["drawn"], seen["trained"]):
+        assert len(batch.y) == 2 and len(y) == 8  # 25% of each batch from the engine, first
+        assert torch.equal(x[:2], batch.x) and torch.equal(y[:2], batch.y)
+    out = tmp_path / "runs" / "tiny" / "fold0"
+    assert (out / "val.h5").is_file()  # the engine's competition mix, comparable across runs
+    assert len(pd.read_csv(out / "oof.csv")) == 4 * len(COMPETITION_SNRS)

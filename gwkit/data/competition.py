@@ -50,6 +50,7 @@ __all__ = [
     "npy_header",
     "validate_strain",
     "write_hdf5",
+    "write_sav_block",
 ]
 
 COMPETITION = "2023-gwdata-bootcamp"
@@ -343,6 +344,30 @@ def load_sav_params(path: PathLike) -> list:
     if not isinstance(obj, (list, tuple)):
         raise DataError(f"{path}: expected a list of parameter records, found {type(obj).__name__}")
     return list(obj)
+
+
+def write_sav_block(path: PathLike, x: np.ndarray, y: np.ndarray, records: list) -> list[Path]:
+    """Write a block in the course generator's layout, atomically: ``path`` (``*_ts_<i>.sav``)
+    holds the pickled ``[X, y]``, its ``*_params_<i>.sav`` the list ``records``.
+
+    ``x`` float ``(n, 2, L)``, ``y`` int ``(n,)``; ``records`` one per row, ``None``
+    for noise rows, else a dict of plain numbers. Only numpy arrays and plain
+    containers are pickled, so :func:`load_sav_block` and :func:`load_sav_params`
+    (the safe unpickler) read them back.
+    """
+    path = Path(path)
+    head, sep, tail = path.name.rpartition("_ts_")
+    if not sep or not tail.endswith(".sav"):
+        raise ValueError(f"{path}: a block's name must look like <prefix>_ts_<i>.sav")
+    x = validate_strain(np.asarray(x), "x", nsamples=None)
+    y = _check_labels(y, x.shape[0], "y")
+    if len(records) != x.shape[0]:
+        raise ValueError(f"records: expected {x.shape[0]} (one per row), found {len(records)}")
+    params = path.with_name(f"{head}_params_{tail}")
+    for target, obj in ((path, [x, y]), (params, list(records))):
+        with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=4)
+    return [path, params]
 
 
 # --------------------------------------------------------------------------- HDF5

@@ -32,9 +32,18 @@ def test_every_field_has_a_one_line_comment():
 
 
 def test_presets_ship_with_the_package_and_match_the_repository():
+    """The repository's configs/ is the package's preset folder, and the package data ships it."""
+    import fnmatch
+
+    from setuptools.config.setupcfg import read_configuration
+
     assert {"demo", "baseline", "resnet1d"} <= set(list_presets())
-    for path in sorted((REPO / "configs").glob("*.yaml")):
-        assert (PRESET_DIR / path.name).read_text() == path.read_text(), path.name
+    assert (REPO / "configs").resolve() == PRESET_DIR.resolve()  # one folder, never two copies
+    patterns = read_configuration(REPO / "setup.cfg")["options"]["package_data"]["gwkit"]
+    presets = sorted(p.relative_to(PRESET_DIR.parent).as_posix() for p in PRESET_DIR.glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        assert any(fnmatch.fnmatch(preset, pattern) for pattern in patterns), preset
 
 
 @pytest.mark.parametrize("name", ["demo", "baseline", "resnet1d", "course_cnn", "course_sav",

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gwkit.inference import find_checkpoints, submission_target
-from gwkit.models import create_model, save_checkpoint
+from gwkit.models import create_model, load_checkpoint, save_checkpoint
 from gwkit.predict import logits_path, main
 from gwkit.submission import SubmissionError, read_provenance, validate_submission, write_submission
 
@@ -106,14 +106,29 @@ def test_logit_and_rank_ensembles_are_valid(tmp_path, test_npy, runs, method, ca
     assert f"CV AUC ensemble of networks ({method}): 0." in out  # both share OOF ids 0..39
 
 
-def test_tta_views_per_checkpoint_mode(tmp_path, test_npy, runs, capsys):
+def _logit(checkpoint: Path, x: torch.Tensor) -> np.ndarray:
+    model, _ = load_checkpoint(checkpoint)
+    with torch.no_grad():
+        return model.eval()(x).double()[:, 0].numpy()
+
+
+def test_tta_averages_the_logits_of_each_checkpoints_views(tmp_path, test_npy, runs, capsys):
+    """--tta all: x and -x for a competition-mode checkpoint; also the detector swap in physical."""
     df, out = _predict(tmp_path, test_npy, runs["a"], runs["b"], extra=["--tta", "all"])
     assert len(df) == N
     text = capsys.readouterr().out
     assert "run_b/fold0: best.pt mode=physical views=4" in text
     assert "run_a/fold0: best.pt mode=competition views=2" in text
+    x = torch.from_numpy(np.load(test_npy)[:, 0]).float()
+    a0, b0 = runs["a"] / "fold0" / "best.pt", runs["b"] / "fold0" / "best.pt"
     with np.load(logits_path(out)) as z:
         assert len([f for f in z.files if f.startswith("fold/")]) == 3
+        tta_a, tta_b = z["fold/run_a/fold0"], z["fold/run_b/fold0"]
+    np.testing.assert_allclose(tta_a, (_logit(a0, x) + _logit(a0, -x)) / 2, rtol=1e-5, atol=1e-6)
+    views = [x, -x, x.flip(1), -x.flip(1)]
+    np.testing.assert_allclose(tta_b, np.mean([_logit(b0, v) for v in views], axis=0),
+                               rtol=1e-5, atol=1e-6)
+    assert not np.allclose(tta_a, _logit(a0, x))  # the views differ: TTA changed the scores
 
 
 def test_weights_folder_layout(tmp_path):

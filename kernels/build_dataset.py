@@ -23,7 +23,9 @@ What ends up in ``--out``:
   pick wheels for the Kaggle image when this machine differs from it;
 * with ``--weights RUN ...``: ``weights/<run>/<fold>.pt`` for each ``fold*/best.pt``
   of a ``gwkit.train`` run (or each ``*.pt`` directly in the folder), plus the run's
-  ``config.yaml`` and ``oof.csv`` when present, a layout ``gwkit.predict --runs`` reads;
+  ``config.yaml``, ``oof.csv`` and its hybrid detector (``stacker.json`` and the filter
+  bank ``mf_bank.h5``, which need no LALSuite) when present, a layout ``gwkit.predict
+  --runs`` reads;
 * ``dataset-metadata.json``: ``{"title", "id": "<username>/<slug>", "licenses": [CC0-1.0]}``.
 
 Notebooks install with ``pip install --no-index --find-links /kaggle/input/<slug> gwkit``.
@@ -154,7 +156,8 @@ def _swap_in(new: Path, dest: Path) -> None:
 
 
 def copy_weights(out: Path, runs: Sequence[str | os.PathLike]) -> list[Path]:
-    """``weights/<run>/<fold>.pt`` (+ config.yaml, oof.csv) for each run; the copied .pt files.
+    """``weights/<run>/<fold>.pt`` (+ config.yaml, oof.csv, stacker.json, mf_bank.h5) per run;
+    returns the copied .pt files.
 
     Each run's folder is assembled beside its destination, then swapped in, so a
     failed copy leaves the previous one; a source folder is never written to.
@@ -170,7 +173,7 @@ def copy_weights(out: Path, runs: Sequence[str | os.PathLike]) -> list[Path]:
         try:
             for src, fold in pairs:
                 shutil.copy2(src, staging / f"{fold}.pt")
-            for extra in ("config.yaml", "oof.csv"):
+            for extra in ("config.yaml", "oof.csv", "stacker.json", "mf_bank.h5"):
                 if (run / extra).is_file():
                     shutil.copy2(run / extra, staging / extra)
             _swap_in(staging, dest)

@@ -233,7 +233,7 @@ def _outputs(nb: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.slow
-def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch):
+def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch, heavy_template_bank):
     from gwkit.simulate import main as simulate
 
     inp = tmp_path / "input"
@@ -283,10 +283,17 @@ def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch):
     assert len(validate_submission(work / "submission.csv", n_expected=n_test)) == n_test
     assert "rows OK" in log
 
-    # 2) its run as a weights dataset (what `kaggle datasets create` would upload)
+    # 2) its hybrid detector (stacker + filter bank), then the run as a weights dataset (what
+    # `kaggle datasets create` would upload)
+    from gwkit.hybrid import main as fit_hybrid
+    from gwkit.sim.matched_filter import build_filter_bank
+
+    build_filter_bank(heavy_template_bank, n_draws=20).save(tmp_path / "bank.h5")
+    assert fit_hybrid(["--runs", str(run), "--filter-bank", str(tmp_path / "bank.h5")]) == 0
     assert build_dataset.main(["--out", str(inp / "gwkit-weights"), "--slug", "gwkit-weights",
                                "--no-wheel", "--username", "ci", "--weights", str(run)]) == 0
-    assert (inp / "gwkit-weights" / "weights" / "tiny" / "fold0.pt").is_file()
+    packed = inp / "gwkit-weights" / "weights" / "tiny"
+    assert {p.name for p in packed.iterdir()} >= {"fold0.pt", "stacker.json", "mf_bank.h5"}
 
     # 3) inference notebook: install, find weights/ in the inputs, predict, validate
     work2 = tmp_path / "working-inference"
@@ -297,4 +304,6 @@ def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch):
     assert str(inp / "gwkit-weights" / "weights") in log
     sub = validate_submission(work2 / "submission.csv", n_expected=n_test)
     assert len(sub) == n_test
-    assert list((work2 / "preds").glob("tiny_fold0.npy"))
+    assert "hybrid: tiny" in log  # the stacker shipped with the weights was applied
+    with np.load(work2 / "submission.logits.npz") as z:
+        assert {"fold/tiny/fold0", "network/tiny", "hybrid/tiny"} <= set(z.files)

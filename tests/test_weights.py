@@ -8,14 +8,17 @@ to that promise and check that the weights really detect signals.
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from gwkit.config import load_preset
 from gwkit.engine import Sampler, make_fixed_set
 from gwkit.metrics import roc_auc
+from gwkit.inference import find_checkpoints, predict_logits
 from gwkit.models import load_checkpoint
-from gwkit.predict import find_checkpoints, predict_checkpoint
+from gwkit.sim.mf_features import FilterBank
+from gwkit.stack import Stacker, find_stacker
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*/fold*.pt"))
@@ -51,5 +54,19 @@ def test_shipped_models_detect_loud_signals(small_bank):
     fixed = make_fixed_set(sampler, 64, snrs=(15.0,), seed=11)
     for path in SHIPPED:
         model, _ = load_checkpoint(path)
-        logit = predict_checkpoint(model, fixed.x, [(1.0, False)], 32, torch.device("cpu"))
+        logit = predict_logits(model, fixed.x, [(1.0, False)], 32, torch.device("cpu"))
         assert roc_auc(fixed.y, logit) > 0.9, path
+
+
+def test_the_hybrid_ships_with_its_filter_bank():
+    """weights/gwkit_resnet carries its stacker and the filter bank it was fitted with (no
+    LALSuite needed to use them); the bank meets the fitting-factor target on the mass prior."""
+    path = find_stacker(WEIGHTS / "gwkit_resnet")
+    assert path is not None
+    stacker = Stacker.load(path)
+    bank_file = stacker.bank_path(path)  # the SHA-256 recorded at fitting time matches
+    assert bank_file.stat().st_size < 5 * 2**20
+    bank = FilterBank.load(bank_file)
+    assert bank.info["fitting_factor_mean"] >= 0.98
+    assert stacker.cv["rows"] == len(pd.read_csv(WEIGHTS / "gwkit_resnet" / "oof.csv"))
+    assert stacker.cv["auc"]["stacked"] > stacker.cv["auc"]["logit"]

@@ -302,9 +302,9 @@ def open_train_data(cfg: TrainConfig) -> TrainingData | None:
 def prepare_data_folds(cfg: TrainConfig, data: TrainingData, d: Dist = Dist()) -> pd.DataFrame:
     """Folds of the train_data groups: ``data_folds.csv`` if present, else assigned and saved.
 
-    One row per group (``waveform_id`` = group id), stratified like the bank's
-    folds by chirp mass, noise-only groups counting as 0, so every fold gets its
-    share of signals and of noise.
+    One row per group (``waveform_id`` = group id). Signal groups and noise-only
+    groups are dealt out separately (signals stratified by chirp mass, like the
+    bank's folds), so every fold gets its share of both.
     """
     path = Path(cfg.out_dir) / cfg.name / "data_folds.csv"
     ngroups = int(data.group.max()) + 1
@@ -317,13 +317,16 @@ def prepare_data_folds(cfg: TrainConfig, data: TrainingData, d: Dist = Dist()) -
         return df
     signal = np.zeros(ngroups, dtype=bool)
     signal[data.group[data.y > 0]] = True
-    mass = pd.Series(np.nan_to_num(data.chirp_mass, nan=1.0)).groupby(data.group).mean()
-    strat = np.where(signal, mass.reindex(range(ngroups)).to_numpy(), 0.0)
-    try:
-        df = assign_folds(np.arange(ngroups), strat, cfg.n_folds, cfg.seed, cfg.n_mass_bins)
-    except ValueError as exc:
-        raise RunError(f"train_data: {ngroups} groups of rows cannot make {cfg.n_folds} folds "
-                       f"({exc})") from None
+    mass = pd.Series(np.nan_to_num(data.chirp_mass, nan=0.0)).groupby(data.group).mean()
+    mass = mass.reindex(range(ngroups)).to_numpy()
+    parts = []
+    for kind, ids in (("noise-only", np.flatnonzero(~signal)), ("signal", np.flatnonzero(signal))):
+        if ids.size and ids.size < cfg.n_folds:
+            raise RunError(f"train_data: {ids.size} {kind} group(s) of rows cannot fill "
+                           f"{cfg.n_folds} folds; use fewer folds (n_folds) or more files")
+        if ids.size:
+            parts.append(assign_folds(ids, mass[ids], cfg.n_folds, cfg.seed, cfg.n_mass_bins))
+    df = pd.concat(parts).sort_values("waveform_id", ignore_index=True)
     if d.is_main:
         save_folds(df, path)
     return df

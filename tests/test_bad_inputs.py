@@ -144,6 +144,41 @@ def _train_state(d: Path, files: tuple[str, ...]) -> None:
         _checkpoint(fold / name, extra={"config": cfg.to_dict()})
 
 
+def _sav(d: Path, *, params: bool = True, cut: bool = False) -> None:
+    """A course-format block ``train_ts_0.sav`` (2 rows: noise, signal) and its params file."""
+    from gwkit.data.competition import write_sav_block
+    from gwkit.data.training import sav_params_path
+
+    x = np.random.default_rng(0).normal(size=(2, 2, NSAMPLES))
+    path = write_sav_block(d / "train_ts_0.sav", x, np.array([0, 1]),
+                           [None, {"m1": 30.0, "m2": 20.0, "peak_index": 10500}])[0]
+    if not params:
+        sav_params_path(path).unlink()
+    if cut:
+        path.write_bytes(path.read_bytes()[:5000])
+
+
+def _evil_sav(d: Path) -> None:
+    """A block whose pickle would call os.system when unpickled by plain pickle."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return os.system, ("echo pwned",)
+
+    _write(d / "train_ts_0.sav", pickle.dumps([Evil(), [0]]))
+
+
+def _labelled_npy(d: Path, *, labels: bool = True, nan_row: int | None = None) -> None:
+    x = np.random.default_rng(0).normal(size=(4, 1, 2, NSAMPLES))
+    if nan_row is not None:
+        x[nan_row, 0, 1, 7] = np.nan
+    np.save(d / "test.npy", x)
+    if labels:
+        _write(d / "labels.csv", "id,target\n0,0\n1,1\n2,0\n3,1\n")
+        _write(d / "params.csv", "id,waveform_id,peak_index\n0,-1,\n1,0,10400\n2,-1,\n3,1,10500\n")
+
+
 def _weights(d: Path) -> None:
     _write(d / "weights" / "gwkit_resnet" / "fold0.pt", b"shipped weights")
 
@@ -227,6 +262,29 @@ CASES: list[Case] = [
     Case("train-killed-before-first-last", (*TRAIN, "--fold", "0"),
          "holds best.pt but no last.pt (killed during its first epoch); pass --resume",
          lambda d: _train_state(d, ("best.pt",))),
+    # gwkit.train --train-data (issue 18): the data module's one-line errors, before any run folder
+    Case("train-data-missing", (*TRAIN, "--train-data", "nope.sav"), "nope.sav: no such file",
+         _train_preset),
+    Case("train-data-truncated-sav", (*TRAIN, "--train-data", "train_ts_0.sav"),
+         "train_ts_0.sav: cannot unpickle", lambda d: (_train_preset(d), _sav(d, cut=True))),
+    Case("train-data-evil-sav", (*TRAIN, "--train-data", "train_ts_0.sav"),
+         "train_ts_0.sav: refused to unpickle global", lambda d: (_train_preset(d), _evil_sav(d))),
+    Case("train-data-sav-without-params", (*TRAIN, "--train-data", "train_ts_0.sav"),
+         "which rows share a waveform cannot be known",
+         lambda d: (_train_preset(d), _sav(d, params=False))),
+    Case("train-data-params-file", (*TRAIN, "--train-data", "train_params_0.sav"),
+         "train_params_0.sav: a parameter file", lambda d: (_train_preset(d), _sav(d))),
+    Case("train-data-npy-without-labels", (*TRAIN, "--train-data", "test.npy"),
+         "test.npy: training needs labels: no labels.csv beside it",
+         lambda d: (_train_preset(d), _labelled_npy(d, labels=False))),
+    Case("train-data-nan-row", (*TRAIN, "--train-data", "."),
+         "test.npy: expected finite strain, found NaN or inf in row 2",
+         lambda d: (_train_preset(d), _labelled_npy(d, nan_row=2))),
+    Case("train-data-text-file", (*TRAIN, "--train-data", "rows.txt"),
+         "rows.txt: expected a .sav block, a .npy with labels.csv, or a gwkit .h5",
+         lambda d: (_train_preset(d), _write(d / "rows.txt", "0,1\n"))),
+    Case("train-time-shift-without-train-data", (*TRAIN, "--set", "time_shift_p=0.5"),
+         "time_shift_p and engine_fraction need train_data", _train_preset),
     # gwkit.inspect, gwkit.simulate
     Case("inspect-noise-rows-0", ("-m", "gwkit.inspect", "test.npy", "--noise-rows", "0"),
          "--noise-rows must be at least 1", lambda d: _npy(d / "test.npy")),

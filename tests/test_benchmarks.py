@@ -32,3 +32,26 @@ def test_sensitivity_run_specs(spec, label, paths):
 def test_sensitivity_run_spec_without_a_run_is_an_error():
     with pytest.raises(SystemExit, match="names no run"):
         _load("sensitivity").parse_run_spec("label=")
+
+
+def test_gpu_smoke_runs_its_cpu_fallback(tmp_path):
+    """benchmarks/gpu_smoke.py on the CPU: every stage runs (compile and the train CLI are
+    CUDA-only), reports a rate and a peak memory, and the script exits 0."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "smoke.json"
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_smoke.py"), "--device", "cpu",
+                           "--json", str(out)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    rows = {r["stage"]: r for r in json.loads(out.read_text())["rows"]}
+    skipped = {name for name, r in rows.items() if r["status"].startswith("skipped")}
+    assert skipped == {"train torch.compile", "train CLI (torchrun)"}
+    ran = [r for name, r in rows.items() if name not in skipped]
+    assert {r["stage"] for r in ran} == {
+        "engine", "train fp32", "train bf16 autocast", "ddp (torchrun, gloo)",
+        "predict (gwkit.inference)", "matched filter (mf_features)", "predict CLI"}
+    for r in ran:
+        assert r["status"] == "ok" and r["samples_per_s"] > 0 and r["peak_mb"] > 0, r
+    assert "samples/s" in done.stdout and "peak MB" in done.stdout

@@ -5,15 +5,26 @@
     python -m gwkit.train --preset resnet1d --fold 2 --set lr=3e-3 --set snr=uniform:5:30
     python -m gwkit.train --fold 0 --resume             # after a crash or kill -9
     torchrun --nproc_per_node 4 -m gwkit.train --preset resnet1d --fold 0
+    python -m gwkit.train --preset course_sav --train-data data/course_sav --fold 0
 
 With nothing prepared, a small waveform bank is built once and cached
 (``cache/bank_n<size>_seed<seed>_v<format>.h5``, resumable). Fold ``k`` validates on the
 waveforms of fold ``k`` (a fixed, seeded set with the competition's SNR mix)
 and trains on freshly simulated samples of the other folds' waveforms.
 
+With ``--train-data PATH ...`` (``train_data``) it trains on fixed files instead
+(:mod:`gwkit.data.training`: course ``.sav`` blocks, ``.npy`` + ``labels.csv``,
+gwkit HDF5; read a batch at a time). Their rows are grouped by waveform and
+shared noise and the groups dealt to folds (``data_folds.csv``); fold ``k``
+validates on its groups' rows (``val_source=files``) or on the engine's set
+(``val_source=engine``, every file row trains). Each step reads the next rows of
+a seeded pass over the training rows (:func:`fixed_rows`), ``engine_fraction``
+of the batch coming from the engine, and augments them (``time_shift_p``,
+``sign_flip_p``, and in physical mode ``swap_p``, ``detector_shift_p``).
+
 Outputs, all written atomically and only by rank 0::
 
-    runs/<name>/config.yaml  folds.csv  oof.csv (folds finished so far)
+    runs/<name>/config.yaml  folds.csv  data_folds.csv (train_data)  oof.csv (folds so far)
     runs/<name>/fold<k>/config.yaml  val.h5  metrics.csv  curves.png
                         best.pt  last.pt  oof.csv
 

@@ -613,3 +613,27 @@ def test_train_data_mixed_with_the_engine_and_validated_on_the_engine(tmp_path, 
     out = tmp_path / "runs" / "tiny" / "fold0"
     assert (out / "val.h5").is_file()  # the engine's competition mix, comparable across runs
     assert len(pd.read_csv(out / "oof.csv")) == 4 * len(COMPETITION_SNRS)
+
+
+def test_train_data_in_physical_mode_swaps_detectors(tmp_path, bank_path, monkeypatch):
+    from gwkit.data import write_hdf5
+    from gwkit.data.training import TrainingData
+
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1], 16)
+    wid = np.where(y == 1, np.arange(32) // 4, -1)  # 8 waveforms x 2 copies, 16 noise rows
+    path = write_hdf5(tmp_path / "phys.h5", rng.normal(size=(32, 2, 16384)).astype(np.float32),
+                      y=y, params=pd.DataFrame({"waveform_id": wid}), attrs={"mode": "physical"})
+    preset = tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, sign_flip_p=0.0,
+                         train_data=[str(path)])
+    with pytest.raises(SystemExit, match="phys.h5 holds physical-mode rows, the config says "
+                                         "mode=competition"):
+        run(preset)
+    reads = []
+    read = TrainingData.read
+    monkeypatch.setattr(TrainingData, "read", lambda self, i: reads.append(read(self, i)) or reads[-1])
+    seen = record_training(monkeypatch)
+    run(preset, "--set", "mode=physical", "--set", "swap_p=1.0")
+    assert len(seen["trained"]) == 2
+    for rows, (x, _) in zip(reads, seen["trained"]):  # the first reads are the training batches
+        assert torch.equal(x, torch.from_numpy(rows).flip(1))

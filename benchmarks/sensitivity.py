@@ -53,6 +53,7 @@ from gwkit.evaluate import open_data
 from gwkit.evaluation import ScoreSet, write_report
 from gwkit.inference import ensemble, score_runs
 from gwkit.sim.generator import simulate_competition
+from gwkit.sim.matched_filter import cached_filter_bank
 from gwkit.sim.mf_features import FilterBank
 from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
 from gwkit.stack import Stacker, feature_table, find_stacker, matched_filter_features
@@ -115,14 +116,8 @@ def filter_bank(args: argparse.Namespace, stackers: dict[str, Path]) -> Path:
     if stackers:
         path = next(iter(stackers.values()))
         return Stacker.load(path).bank_path(path)
-    from gwkit.sim.matched_filter import TemplateBank, build_filter_bank
-
-    bank, tb_path = TemplateBank.cached(cache_dir=args.cache, min_match=args.min_match,
-                                        seed=args.bank_seed, workers=args.workers, progress=True)
-    path = args.cache / f"filter_bank_{tb_path.stem}.h5"
-    if not path.is_file():
-        build_filter_bank(bank, workers=args.workers).save(path)
-    return path
+    return cached_filter_bank(args.cache, min_match=args.min_match, seed=args.bank_seed,
+                              workers=args.workers, progress=True)
 
 
 def main(argv: list[str] | None = None) -> int:

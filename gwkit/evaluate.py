@@ -18,9 +18,12 @@ picks one); labels from the CSV itself (``target``, ``snr``) or from
 a ``.npy`` next to ``labels.csv`` (what ``python -m gwkit.simulate`` writes),
 joined on ``id``. ``--runs``: run folders (``fold*/best.pt`` or ``*.pt``), each
 scored on ``--data`` with the folds' mean (``--ensemble``) as one score set.
-``--matched-filter``: the template-bank matched filter
-(:mod:`gwkit.sim.matched_filter`) on ``--data`` as one more set; its bank is
-``--bank`` or a seeded build cached in ``cache/``.
+A run with a ``stacker.json`` (``python -m gwkit.hybrid``) also gets its hybrid
+detector scored, as the set ``<name>+mf``. ``--matched-filter``: the
+template-bank matched filter (:mod:`gwkit.sim.mf_features`) on ``--data`` as
+two more sets, ``matched_filter`` (peak SNR) and ``mf_bayes`` (log Bayes factor
+over templates and time); its filter bank is ``--filter-bank``, else a
+stacker's, else a seeded build cached in ``cache/``.
 
 Outputs in ``--out`` (default ``reports/<first name>``, made a safe folder name;
 when it already holds a report, ``reports/<first name>-2``, ``-3``, ... so both
@@ -225,56 +228,44 @@ def _set_from_labels(name: str, labels: pd.DataFrame, score: np.ndarray, source:
                     source=source)
 
 
-def score_runs(runs: Sequence[str], x, *, data_mode: str | None, ensemble: str = "mean",
+def score_runs(runs: Sequence[str], x, *, data_mode: str | None, ensemble: str = "logit",
                batch_size: int = 64, device: str = "auto", tta: str = "none") -> dict[str, np.ndarray]:
-    """``{run name: ensembled score}`` of every run's fold checkpoints on ``x`` (N, 2, L)."""
+    """``{run name: ensembled logit}`` of every run's fold checkpoints on ``x`` (N, 2, L)."""
     from gwkit.devices import pick_device
-    from gwkit.models import load_checkpoint
-    from gwkit.predict import ensemble as combine
-    from gwkit.predict import find_checkpoints, predict_checkpoint, tta_views
+    from gwkit.inference import InferenceError
+    from gwkit.inference import ensemble as combine
+    from gwkit.inference import score_runs as fold_logits
 
-    dev = pick_device(device)
-    logits: dict[str, list[np.ndarray]] = {}
-    for ck in find_checkpoints(runs):
-        t0 = time.perf_counter()
-        try:
-            model, meta = load_checkpoint(ck.path, map_location=dev, input_length=x.shape[-1])
-        except (ValueError, FileNotFoundError) as exc:
-            raise EvaluateError(str(exc)) from None
-        config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-        mode = config.get("mode", "competition")
-        if data_mode and mode != data_mode:
-            print(f"warning: {ck.run}/{ck.fold} was trained in {mode} mode, the data is {data_mode}",
-                  file=sys.stderr)
-        z = predict_checkpoint(model, x, tta_views(tta, mode), batch_size, dev)
-        if not np.all(np.isfinite(z)):
-            raise EvaluateError(f"{ck.path} gave non-finite logits")
-        logits.setdefault(ck.run, []).append(z)
-        print(f"  {ck.run}/{ck.fold}: {x.shape[0]} rows in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
-    return {run: combine([zs], ensemble) for run, zs in logits.items()}
+    try:
+        logits = fold_logits(runs, x, tta=tta, batch_size=batch_size, device=pick_device(device),
+                             data_mode=data_mode)
+    except InferenceError as exc:
+        raise EvaluateError(str(exc)) from None
+    return {run: combine([list(folds.values())], ensemble) for run, folds in logits.items()}
 
 
-def score_matched_filter(x, *, bank_path: str | None, mode: str, batch: int = 32,
-                         device: str = "cpu", f_max: float = 1024.0, stride: int = 4,
-                         cache_dir: str = "cache", workers: int = 1):
-    """(MatchedFilterResult, bank path) of the template-bank matched filter on ``x``."""
-    from gwkit.sim.matched_filter import TemplateBank, matched_filter
+def score_matched_filter(x, *, filter_bank: str | None, mode: str, batch: int = 32,
+                         device: str = "cpu", cache_dir: str = "cache", workers: int = 1
+                         ) -> tuple[dict[str, np.ndarray], Path]:
+    """(features of :class:`gwkit.sim.mf_features.MatchedFilter`, filter bank path) on ``x``."""
+    from gwkit.sim.matched_filter import cached_filter_bank
+    from gwkit.stack import StackError, matched_filter_features
 
-    if bank_path:
-        path = Path(bank_path)
+    if filter_bank:
+        path = Path(filter_bank)
         if not path.is_file():
-            raise EvaluateError(f"bank {path} does not exist")
-        bank = TemplateBank.load(path)
+            raise EvaluateError(f"filter bank {path} does not exist")
     else:
-        bank, path = TemplateBank.cached(cache_dir=cache_dir, workers=workers, progress=True,
-                                         **DEFAULT_BANK)
+        path = cached_filter_bank(cache_dir, workers=workers, progress=True)
     t0 = time.perf_counter()
-    result = matched_filter(x, bank, mode=mode, batch=batch, device=device, f_max=f_max,
-                            stride=stride, progress=True)
-    print(f"  matched filter: {len(bank)} templates, {x.shape[0]} rows, {mode} mode, "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    return result, path
+    try:
+        features = matched_filter_features(path, x, mode=mode, device=device, batch=batch,
+                                           progress=True)
+    except StackError as exc:
+        raise EvaluateError(str(exc)) from None
+    print(f"  matched filter: {x.shape[0]} rows, {mode} mode, {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
+    return features, path
 
 
 def _write_scores(path: Path, labels: pd.DataFrame, score: np.ndarray, **extra) -> None:
@@ -299,19 +290,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", nargs="+", default=[], metavar="RUN", help="run folders to score on --data")
     p.add_argument("--data", default=None, help="labelled set (.h5, or .npy with labels.csv)")
     p.add_argument("--matched-filter", action="store_true", help="add the matched filter on --data")
-    p.add_argument("--bank", default=None, help="template bank .h5 (default: cached build)")
+    p.add_argument("--filter-bank", default=None,
+                   help="filter bank .h5 of --matched-filter (default: a run's stacker's, else "
+                        "a cached build)")
     p.add_argument("--mf-mode", choices=("competition", "physical"), default=None,
                    help="channels used by the matched filter (default: the data's mode, else competition)")
-    p.add_argument("--mf-f-max", type=float, default=1024.0, help="matched-filter frequency cut (Hz)")
-    p.add_argument("--mf-stride", type=int, default=4, help="matched-filter time step (samples)")
+    p.add_argument("--no-stack", dest="stack", action="store_false",
+                   help="score runs' networks only, not their hybrid (stacker.json)")
     p.add_argument("--names", nargs="+", default=None,
                    help="display names of the --scores then --runs sets, in order")
     p.add_argument("--out", default=None, help="report folder (default: reports/<first name>)")
     p.add_argument("--fpr", type=float, default=0.01, help="target FPR for the chosen threshold")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the AUC CI")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--ensemble", choices=("mean", "logit", "rank"), default="mean",
-                   help="how a run's folds combine (gwkit.predict.ensemble)")
+    p.add_argument("--ensemble", choices=("logit", "mean", "rank"), default="logit",
+                   help="how a run's folds combine (gwkit.inference.ensemble; default: mean logit)")
     p.add_argument("--tta", choices=("none", "flip", "all"), default="none")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
@@ -384,26 +377,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     computed: dict[str, tuple[np.ndarray, dict]] = {}
     data_mode = attrs.get("mode")
+    mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
+    from gwkit.devices import pick_device
+
+    device = str(pick_device(args.device))
+    stackers: dict[str, Path] = {}
     if args.runs:
+        from gwkit.inference import find_checkpoints
+        from gwkit.stack import StackError, find_stacker, stacked_logits
+
         scores = score_runs(args.runs, x, data_mode=data_mode, ensemble=args.ensemble,
                             batch_size=args.batch_size, device=args.device, tta=args.tta)
+        run_dirs = {ck.run: ck.run_dir for ck in find_checkpoints(args.runs)}
+        names_of = {}
         for j, (run, score) in enumerate(scores.items()):
             name = names[len(args.scores) + j] if names and len(args.scores) + j < len(names) else run
+            names_of[run] = name
             computed[name] = (score, {})
             sets.append(_set_from_labels(name, data_labels, score,
                                          f"{run}: folds on {args.data} ({args.ensemble})"))
+            if args.stack and (path := find_stacker(run_dirs[run])) is not None:
+                stackers[run] = path
+        if stackers and args.ensemble == "rank":
+            raise EvaluateError("--ensemble rank gives ranks, not logits: a stacker needs logits")
+        try:
+            hybrid = stacked_logits(stackers, scores, x, device=device,
+                                    batch=max(1, args.batch_size // 2), progress=True)
+        except StackError as exc:
+            raise EvaluateError(str(exc)) from None
+        for run, score in hybrid.items():
+            name = f"{names_of[run]}+mf"
+            computed[name] = (score, {})
+            sets.append(_set_from_labels(name, data_labels, score,
+                                         f"{run}: hybrid ({stackers[run]}) on {args.data}"))
     if args.matched_filter:
-        mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
-        from gwkit.devices import pick_device
+        from gwkit.stack import Stacker
 
-        device = str(pick_device(args.device))
-        result, bank_path = score_matched_filter(
-            x, bank_path=args.bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
-            f_max=args.mf_f_max, stride=args.mf_stride, workers=args.workers)
-        computed["matched_filter"] = (result.snr, {"template": result.template,
-                                                   "peak_index": result.peak_index})
-        sets.append(_set_from_labels("matched_filter", data_labels, result.snr,
-                                     f"matched filter on {args.data} ({mode} mode, bank {bank_path})"))
+        bank = args.filter_bank or (None if not stackers else str(
+            Stacker.load(next(iter(stackers.values()))).bank_path(next(iter(stackers.values())))))
+        feats, bank_path = score_matched_filter(
+            x, filter_bank=bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
+            workers=args.workers)
+        where = {"template": feats["mf_template"].astype(int), "mf_time": feats["mf_time"]}
+        for name, key, what in (("matched_filter", "mf_snr", "peak SNR"),
+                                ("mf_bayes", "mf_lse_time", "log Bayes factor")):
+            computed[name] = (feats[key], where)
+            sets.append(_set_from_labels(name, data_labels, feats[key],
+                                         f"matched filter ({what}) on {args.data} ({mode} mode, "
+                                         f"filter bank {bank_path})"))
 
     files = [slug(st.name) for st in sets]
     twice = next((st.name for st, f in zip(sets, files) if files.count(f) > 1), None)

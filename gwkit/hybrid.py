@@ -82,16 +82,12 @@ def _filter_bank(args: argparse.Namespace, run: Path) -> Path:
         return target
     if target.is_file():
         return target
-    from gwkit.sim.matched_filter import TemplateBank, build_filter_bank
+    from gwkit.sim.matched_filter import cached_filter_bank
 
     print(f"building the filter bank (min match {args.min_match}; once, cached in "
           f"{args.cache}/) ...", file=sys.stderr)
-    bank, path = TemplateBank.cached(cache_dir=args.cache, min_match=args.min_match, seed=0,
-                                     workers=args.workers, progress=True)
-    filters = build_filter_bank(bank, workers=args.workers)
-    filters.save(target)
-    print(f"  {path}: {len(filters)} templates, rank {filters.rank}, mean fitting factor "
-          f"{filters.info['fitting_factor_mean']:.4f} on the mass prior", file=sys.stderr)
+    shutil.copyfile(cached_filter_bank(args.cache, min_match=args.min_match,
+                                       workers=args.workers, progress=True), target)
     return target
 
 

@@ -116,3 +116,23 @@ def test_a_run_without_its_validation_sets_is_refused(hybrid_run, tmp_path):
     (run / "fold0" / "oof.csv").write_text("id,target\n")
     with pytest.raises(SystemExit, match="val.h5"):
         hybrid_main(["--runs", str(run), "--filter-bank", str(hybrid_run["bank"])])
+
+
+def test_evaluate_scores_the_hybrid_beside_the_network(hybrid_run, tmp_path):
+    from gwkit.data import write_hdf5
+    from gwkit.evaluate import main as evaluate_main
+
+    root, run = hybrid_run["root"], hybrid_run["run"]
+    if not (run / "stacker.json").is_file():
+        hybrid_main(["--runs", str(run), "--filter-bank", str(hybrid_run["bank"])])
+    x = np.load(root / "data" / "test.npy")[:, 0].astype(np.float32)
+    y = np.load(root / "labels.npy").astype(int)
+    data = write_hdf5(tmp_path / "set.h5", x, y=y, snr=np.full(len(y), 8.0),
+                      attrs={"mode": "competition"})
+    out = tmp_path / "rep"
+    assert evaluate_main(["--runs", str(run), "--data", str(data), "--matched-filter",
+                          "--device", "cpu", "--bootstrap", "20", "--no-plots",
+                          "--out", str(out)]) == 0
+    sets = json.loads((out / "report.json").read_text())["sets"]
+    assert set(sets) == {"run", "run+mf", "matched_filter", "mf_bayes"}
+    assert sets["run+mf"]["auc"] > 0.9 and sets["run+mf"]["auc"] > sets["run"]["auc"] + 0.15

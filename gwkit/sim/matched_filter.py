@@ -82,6 +82,7 @@ __all__ = [
     "fitting_factor",
     "prior_weights",
     "build_filter_bank",
+    "cached_filter_bank",
 ]
 
 BANK_FORMAT = 1
@@ -525,3 +526,19 @@ def build_filter_bank(
                         fitting_factor_mean=float(ff.mean()),
                         fitting_factor_p05=float(np.percentile(ff, 5)))
     return filters
+
+
+def cached_filter_bank(cache_dir: str | os.PathLike = "cache", *, min_match: float = 0.97,
+                       seed: int = 0, workers: int = 1, progress: bool = False) -> Path:
+    """The file of the default filter bank: built once (LALSuite) from a cached template bank.
+
+    ``<cache_dir>/filter_bank_<template bank name>.h5``: the template bank of
+    :meth:`TemplateBank.cached` (``min_match``, ``seed``), compressed and
+    weighted by :func:`build_filter_bank`.
+    """
+    bank, path = TemplateBank.cached(cache_dir=cache_dir, min_match=min_match, seed=seed,
+                                     workers=workers, progress=progress)
+    target = Path(cache_dir) / f"filter_bank_{path.stem}.h5"
+    if not target.is_file():
+        build_filter_bank(bank, workers=workers, progress=progress).save(target)
+    return target

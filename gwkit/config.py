@@ -108,6 +108,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_config(self)
+        frontend = self.model_kwargs.get("frontend")
+        if isinstance(frontend, dict):  # configs written before highpass/lowpass still load
+            from gwkit.models.frontend import frontend_arguments
+
+            try:
+                upgraded = dict(self.model_kwargs, frontend=frontend_arguments(frontend))
+            except ValueError as exc:
+                raise ConfigError(f"model_kwargs={self.model_kwargs}: {exc}") from None
+            object.__setattr__(self, "model_kwargs", upgraded)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (YAML- and checkpoint-safe)."""

@@ -140,3 +140,10 @@ def test_config_is_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0  # type: ignore[misc]
     assert cfg.replace(lr=0.5).lr == 0.5 and cfg.lr == 1e-3
+
+
+def test_configs_written_with_legacy_frontend_names_match_the_preset():
+    """The shipped weights' config.yaml says frontend {flow: 15}; it is the preset's highpass."""
+    shipped = load_config(REPO / "weights" / "gwkit_resnet" / "config.yaml")
+    assert shipped.model_kwargs["frontend"] == {"highpass": 15.0, "decimate": 4}
+    assert "model_kwargs" not in config_diff(shipped, load_preset("gwkit_resnet"))

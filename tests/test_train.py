@@ -29,7 +29,7 @@ from gwkit.sim.recipe import COMPETITION_SNRS
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(layers=[1, 1], channels=[8, 16], stem_width=8, stem_stride=2,
-                  global_pool="gem", frontend=dict(decimate=8, flow=15.0))
+                  global_pool="gem", frontend=dict(decimate=8, highpass=15.0))
 
 
 @pytest.fixture(autouse=True)

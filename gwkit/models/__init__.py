@@ -7,7 +7,7 @@ logits ``(B, num_classes)``; the default is one logit.
 
 Example::
 
-    model = create_model("resnet1d_tiny", frontend=dict(flow=20.0, fhigh=500.0, decimate=4))
+    model = create_model("resnet1d_tiny", frontend=dict(highpass=20.0, lowpass=500.0, decimate=4))
     save_checkpoint("runs/x/fold0.pt", model, epoch=3)
     model, ckpt = load_checkpoint("runs/x/fold0.pt")
 """
@@ -30,7 +30,7 @@ from torch import nn
 from gwkit.fileio import atomic_path
 from gwkit.models import cnn, resnet1d, spec2d
 from gwkit.models.cnn import GabbardCNN, GWCNNBaseline
-from gwkit.models.frontend import FrontEnd, FrontEndModel, with_frontend
+from gwkit.models.frontend import FrontEnd, FrontEndModel, frontend_arguments, with_frontend
 from gwkit.models.resnet1d import ResNet1d
 from gwkit.sim.recipe import NSAMPLES
 
@@ -73,8 +73,9 @@ def create_model(
 ) -> nn.Module:
     """Build the gwkit model ``name``; keyword arguments go to its constructor.
 
-    ``frontend=dict(sample_rate=..., flow=..., fhigh=..., decimate=...)`` puts a
-    :class:`FrontEnd` in front; ``input_length`` then means the raw input length
+    ``frontend=dict(sample_rate=..., highpass=..., lowpass=..., decimate=...)`` puts a
+    :class:`FrontEnd` in front (the legacy names ``flow``/``fhigh`` of older
+    checkpoints are read as ``highpass``/``lowpass``); ``input_length`` then means the raw input length
     and the model is sized for the front-end's output. The name and arguments are
     recorded on the model (``model.gwkit_spec``) for :func:`save_checkpoint`.
     """
@@ -92,6 +93,7 @@ def create_model(
             )
         if "input_length" in frontend:
             raise ValueError("pass input_length to create_model, not inside frontend=dict(...)")
+        frontend = frontend_arguments(frontend)
         raw_length = kwargs.get("input_length", NSAMPLES)
         front = FrontEnd(**dict(frontend), input_length=raw_length)
         kwargs = dict(kwargs, input_length=front.output_length(raw_length))

@@ -21,11 +21,38 @@ from torch import nn
 
 from gwkit.sim.recipe import NSAMPLES, SAMPLE_RATE
 
-__all__ = ["FrontEnd", "FrontEndModel", "bandpass_mask", "fft_bandpass", "with_frontend"]
+__all__ = [
+    "FrontEnd",
+    "FrontEndModel",
+    "LEGACY_ARGUMENTS",
+    "bandpass_mask",
+    "fft_bandpass",
+    "frontend_arguments",
+    "with_frontend",
+]
+
+#: Names :class:`FrontEnd` took before gwpy's vocabulary (``flow``/``fhigh`` now mean a
+#: band of a spectrum, e.g. the PSD's cut-off); checkpoints and run configs written
+#: with them still load through :func:`frontend_arguments`.
+LEGACY_ARGUMENTS = {"flow": "highpass", "fhigh": "lowpass"}
+
+
+def frontend_arguments(kwargs: dict) -> dict:
+    """``kwargs`` of :class:`FrontEnd` with legacy names (``flow``, ``fhigh``) renamed.
+
+    ValueError when a legacy name and its new name are both given.
+    """
+    out = dict(kwargs)
+    for old, new in LEGACY_ARGUMENTS.items():
+        if old in out:
+            if new in out:
+                raise ValueError(f"front-end arguments {old!r} and {new!r} name the same edge")
+            out[new] = out.pop(old)
+    return out
 
 
 def _check_config(
-    sample_rate: float, flow: float | None, fhigh: float | None, decimate: int, transition: float
+    sample_rate: float, highpass: float | None, lowpass: float | None, decimate: int, transition: float
 ) -> None:
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be > 0 Hz, got {sample_rate}")
@@ -34,52 +61,52 @@ def _check_config(
     if not transition > 0:
         raise ValueError(f"transition must be > 0 Hz, got {transition}")
     nyquist = sample_rate / decimate / 2
-    if flow is not None and not 0 <= flow < nyquist:
-        raise ValueError(f"flow={flow} Hz must lie in [0, {nyquist}) Hz (output Nyquist)")
-    if fhigh is not None and not 0 < fhigh <= sample_rate / 2:
-        raise ValueError(f"fhigh={fhigh} Hz must lie in (0, {sample_rate / 2}] Hz")
-    upper = _upper_edge(sample_rate, fhigh, decimate, transition)
-    if flow is not None and upper is not None and not flow < upper:
+    if highpass is not None and not 0 <= highpass < nyquist:
+        raise ValueError(f"highpass={highpass} Hz must lie in [0, {nyquist}) Hz (output Nyquist)")
+    if lowpass is not None and not 0 < lowpass <= sample_rate / 2:
+        raise ValueError(f"lowpass={lowpass} Hz must lie in (0, {sample_rate / 2}] Hz")
+    upper = _upper_edge(sample_rate, lowpass, decimate, transition)
+    if highpass is not None and upper is not None and not highpass < upper:
         raise ValueError(
-            f"empty pass band: flow={flow} Hz is not below the upper edge {upper} Hz "
-            f"(fhigh={fhigh}, decimate={decimate}, transition={transition})"
+            f"empty pass band: highpass={highpass} Hz is not below the upper edge {upper} Hz "
+            f"(lowpass={lowpass}, decimate={decimate}, transition={transition})"
         )
 
 
 def _upper_edge(
-    sample_rate: float, fhigh: float | None, decimate: int, transition: float
+    sample_rate: float, lowpass: float | None, decimate: int, transition: float
 ) -> float | None:
-    """Top of the flat pass band: ``fhigh``, lowered to leave room before the new Nyquist."""
+    """Top of the flat pass band: ``lowpass``, lowered to leave room before the new Nyquist."""
     if decimate == 1:
-        return fhigh
+        return lowpass
     anti_alias = sample_rate / decimate / 2 - transition
-    return anti_alias if fhigh is None else min(fhigh, anti_alias)
+    return anti_alias if lowpass is None else min(lowpass, anti_alias)
 
 
 def bandpass_mask(
     nsamples: int,
     sample_rate: float,
     *,
-    flow: float | None = None,
-    fhigh: float | None = None,
+    highpass: float | None = None,
+    lowpass: float | None = None,
     decimate: int = 1,
     transition: float = 5.0,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """Gain for the first ``nsamples // decimate // 2 + 1`` rfft bins of an ``nsamples`` segment.
 
-    Gain is 1 in ``[flow, fhigh]`` (Hz), 0 below ``flow - transition`` and above
-    ``fhigh + transition``, with raised-cosine edges. ``flow=None``: no high-pass;
-    ``fhigh=None``: no low-pass except the anti-alias edge when decimating.
+    Gain is 1 in ``[highpass, lowpass]`` (Hz), 0 below ``highpass - transition`` and above
+    ``lowpass + transition``, with raised-cosine edges. ``highpass=None``: no high-pass;
+    ``lowpass=None``: no low-pass except the anti-alias edge when decimating.
     """
-    _check_config(sample_rate, flow, fhigh, decimate, transition)
+    _check_config(sample_rate, highpass, lowpass, decimate, transition)
     nbins = nsamples // decimate // 2 + 1
     freqs = torch.arange(nbins, dtype=torch.float64, device=device) * (sample_rate / nsamples)
     gain = torch.ones_like(freqs)
-    if flow is not None:
-        ramp = ((freqs - (flow - transition)) / transition).clamp(0, 1)
+    if highpass is not None:
+        ramp = ((freqs - (highpass - transition)) / transition).clamp(0, 1)
         gain = gain * 0.5 * (1 - torch.cos(math.pi * ramp))
-    upper = _upper_edge(sample_rate, fhigh, decimate, transition)
+    upper = _upper_edge(sample_rate, lowpass, decimate, transition)
     if upper is not None:
         ramp = ((upper + transition - freqs) / transition).clamp(0, 1)
         gain = gain * 0.5 * (1 - torch.cos(math.pi * ramp))
@@ -109,8 +136,8 @@ class FrontEnd(nn.Module):
 
     Args:
         sample_rate: input sample rate in Hz.
-        flow: high-pass edge in Hz (``None``: none).
-        fhigh: low-pass edge in Hz (``None``: none, except anti-aliasing).
+        highpass: high-pass edge in Hz (``None``: none).
+        lowpass: low-pass edge in Hz (``None``: none, except anti-aliasing).
         decimate: integer decimation factor; output rate ``sample_rate / decimate``.
         transition: width of the raised-cosine edges in Hz.
         input_length: samples the mask buffer is precomputed for; other lengths
@@ -123,17 +150,17 @@ class FrontEnd(nn.Module):
         self,
         sample_rate: float = SAMPLE_RATE,
         *,
-        flow: float | None = None,
-        fhigh: float | None = None,
+        highpass: float | None = None,
+        lowpass: float | None = None,
         decimate: int = 1,
         transition: float = 5.0,
         input_length: int = NSAMPLES,
     ) -> None:
         super().__init__()
-        _check_config(sample_rate, flow, fhigh, decimate, transition)
+        _check_config(sample_rate, highpass, lowpass, decimate, transition)
         self.sample_rate = float(sample_rate)
-        self.flow = flow
-        self.fhigh = fhigh
+        self.highpass = highpass
+        self.lowpass = lowpass
         self.decimate = decimate
         self.transition = transition
         self.input_length = input_length
@@ -142,7 +169,7 @@ class FrontEnd(nn.Module):
 
     def _mask(self, nsamples: int, device: torch.device | None = None) -> torch.Tensor:
         return bandpass_mask(
-            nsamples, self.sample_rate, flow=self.flow, fhigh=self.fhigh,
+            nsamples, self.sample_rate, highpass=self.highpass, lowpass=self.lowpass,
             decimate=self.decimate, transition=self.transition, device=device,
         )
 
@@ -169,7 +196,7 @@ class FrontEnd(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"sample_rate={self.sample_rate}, flow={self.flow}, fhigh={self.fhigh}, "
+            f"sample_rate={self.sample_rate}, highpass={self.highpass}, lowpass={self.lowpass}, "
             f"decimate={self.decimate}, transition={self.transition}"
         )
 

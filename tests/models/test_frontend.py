@@ -20,7 +20,7 @@ def _sine(freq: float, nsamples: int = NSAMPLES, sample_rate: float = SAMPLE_RAT
 
 
 def test_bandpass_keeps_100hz_removes_5hz_and_1500hz():
-    front = FrontEnd(SAMPLE_RATE, flow=20.0, fhigh=500.0)
+    front = FrontEnd(SAMPLE_RATE, highpass=20.0, lowpass=500.0)
     keep, low, high = _sine(100.0), _sine(5.0), _sine(1500.0)
     x = torch.stack([keep + low + high, low, high]).reshape(3, 1, NSAMPLES)
     out = front(x)
@@ -31,7 +31,7 @@ def test_bandpass_keeps_100hz_removes_5hz_and_1500hz():
 
 
 def test_decimation_length_and_content():
-    front = FrontEnd(SAMPLE_RATE, flow=20.0, decimate=4)
+    front = FrontEnd(SAMPLE_RATE, highpass=20.0, decimate=4)
     assert front.output_length(NSAMPLES) == 4096
     assert front.output_sample_rate == 2048.0
     x = (_sine(100.0) + _sine(1500.0)).reshape(1, 1, 1, NSAMPLES).expand(2, 1, 2, NSAMPLES)
@@ -42,7 +42,7 @@ def test_decimation_length_and_content():
 
 
 def test_other_lengths_and_bad_lengths():
-    front = FrontEnd(SAMPLE_RATE, fhigh=500.0, decimate=2)
+    front = FrontEnd(SAMPLE_RATE, lowpass=500.0, decimate=2)
     assert front(torch.randn(2, 2, 4096)).shape == (2, 2, 2048)
     with pytest.raises(ValueError, match="multiple of decimate"):
         front(torch.randn(2, 2, 4095))
@@ -54,9 +54,9 @@ def test_other_lengths_and_bad_lengths():
         (dict(sample_rate=0.0), "sample_rate"),
         (dict(decimate=0), "decimate"),
         (dict(decimate=1.5), "decimate"),
-        (dict(flow=600.0, fhigh=500.0), "empty pass band"),
-        (dict(fhigh=5000.0), "fhigh"),
-        (dict(flow=1100.0, decimate=4), "flow"),
+        (dict(highpass=600.0, lowpass=500.0), "empty pass band"),
+        (dict(lowpass=5000.0), "lowpass"),
+        (dict(highpass=1100.0, decimate=4), "highpass"),
     ],
 )
 def test_bad_config_raises(kwargs, match):
@@ -67,10 +67,21 @@ def test_bad_config_raises(kwargs, match):
 def test_with_frontend_and_create_model():
     model = gm.create_model(
         "gw_cnn_baseline", input_length=4096,
-        frontend=dict(sample_rate=SAMPLE_RATE, flow=20.0, fhigh=500.0, decimate=2),
+        frontend=dict(sample_rate=SAMPLE_RATE, highpass=20.0, lowpass=500.0, decimate=2),
     )
     assert model.model.input_length == 2048
     assert model(torch.randn(2, 1, 2, 4096)).shape == (2, 1)
-    wrapped = with_frontend(gm.create_model("resnet1d_tiny"), flow=20.0)
+    wrapped = with_frontend(gm.create_model("resnet1d_tiny"), highpass=20.0)
     assert wrapped(torch.randn(2, 2, 4096)).shape == (2, 1)
     assert wrapped.num_classes == 1
+
+
+def test_legacy_argument_names_of_saved_models_still_load():
+    """Checkpoints and configs written with flow/fhigh rebuild with highpass/lowpass."""
+    old = gm.create_model("resnet1d_tiny", frontend=dict(flow=20.0, fhigh=500.0, decimate=4))
+    new = gm.create_model("resnet1d_tiny", frontend=dict(highpass=20.0, lowpass=500.0, decimate=4))
+    assert old.gwkit_spec == new.gwkit_spec  # saved again under the new names
+    assert (old.frontend.highpass, old.frontend.lowpass) == (20.0, 500.0)
+    torch.testing.assert_close(old.frontend.mask, new.frontend.mask)
+    with pytest.raises(ValueError, match="'flow' and 'highpass'"):
+        gm.create_model("resnet1d_tiny", frontend=dict(flow=20.0, highpass=30.0))

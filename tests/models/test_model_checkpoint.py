@@ -25,7 +25,7 @@ def _trained_a_bit(model: torch.nn.Module, length: int) -> torch.nn.Module:
         ("gw_cnn_baseline", dict(input_length=2048)),
         ("resnet1d_tiny", dict(input_length=2048, global_pool="attn", act_layer="gelu")),
         ("resnet1d_tiny", dict(input_length=4096,
-                               frontend=dict(sample_rate=8192.0, flow=20.0, fhigh=500.0,
+                               frontend=dict(sample_rate=8192.0, highpass=20.0, lowpass=500.0,
                                              decimate=2))),
     ],
 )

@@ -55,3 +55,23 @@ def test_gpu_smoke_runs_its_cpu_fallback(tmp_path):
     for r in ran:
         assert r["status"] == "ok" and r["samples_per_s"] > 0 and r["peak_mb"] > 0, r
     assert "samples/s" in done.stdout and "peak MB" in done.stdout
+
+
+def test_mf_speed_compares_the_shipped_bank_with_its_exact_filters(tmp_path, capsys):
+    """The exact bank holds the same filters as the low-rank one (on its own grid)."""
+    import json
+
+    import numpy as np
+
+    mf_speed = _load("mf_speed")
+    out = tmp_path / "speed.json"
+    assert mf_speed.main(["--rows", "4", "--exact-rows", "2", "--threads", "1",
+                          "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["templates"] > result["rank"] > 0
+    assert [r["threads"] for r in result["results"]] == [1]
+    bank = mf_speed.FilterBank.load(result["bank"])
+    exact = mf_speed.exact_bank(bank)
+    assert exact.rank == len(bank)
+    np.testing.assert_allclose(exact.basis[:, :bank.basis.shape[1]], bank.filters, atol=1e-6)
+    assert "speed-up" in capsys.readouterr().out

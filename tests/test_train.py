@@ -607,6 +607,7 @@ def test_train_data_mixed_with_the_engine_and_validated_on_the_engine(tmp_path, 
     run(tiny_preset(tmp_path, bank_path, epochs=1, steps_per_epoch=2, sign_flip_p=0.0,
                     engine_fraction=0.25, val_source="engine", train_data=[str(sav_set)],
                     cache_dir=str(tmp_path / "cache")), "--fold", "0")
+    assert len(seen["drawn"]) == len(seen["trained"]) == 2  # one engine draw per step
     for batch, (x, y) in zip(seen["drawn"], seen["trained"]):
         assert len(batch.y) == 2 and len(y) == 8  # 25% of each batch from the engine, first
         assert torch.equal(x[:2], batch.x) and torch.equal(y[:2], batch.y)

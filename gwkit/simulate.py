@@ -32,13 +32,14 @@ __all__ = ["main", "sav_records", "write_dataset"]
 
 #: Columns of a row's parameter table that describe the row, not its waveform (left out of
 #: the course-style ``.sav`` records, whose copies of one waveform must be equal).
-_ROW_COLUMNS = ("id", "block_row", "target", "snr_group")
+_ROW_COLUMNS = ("id", "block_row", "label", "target", "snr_group")
 
 
 def sav_records(params) -> list:
     """The course's parameter records: ``None`` for noise rows, else a dict of the source's numbers."""
     keep = [c for c in params.columns if c not in _ROW_COLUMNS]
-    return [None if int(row["target"]) == 0 else
+    label = "label" if "label" in params else "target"
+    return [None if int(row[label]) == 0 else
             {k: (int(row[k]) if k in ("waveform_id", "peak_index") else float(row[k]))
              for k in keep}
             for _, row in params.iterrows()]
@@ -58,7 +59,8 @@ def write_dataset(out: Path, x: np.ndarray, params, *, fmt: str = "npy", attrs: 
             rows = np.flatnonzero(groups == snr)
             block = params.iloc[rows]
             paths += write_sav_block(out / f"train_ts_{k}.sav", x[rows],
-                                     block["target"].to_numpy(), sav_records(block))
+                                     block["label" if "label" in block else "target"].to_numpy(),
+                                     sav_records(block))
         return paths
     labels = params[["id", "target", "snr_group" if "snr_group" in params else "snr"]].rename(
         columns={"snr_group": "snr"})

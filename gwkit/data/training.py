@@ -8,7 +8,8 @@ and returns a :class:`TrainingData`: labels, SNR groups, merger indices and
 - ``.npy`` (``(N, 1, 2, L)`` or ``(N, 2, L)``, the competition's layout): rows are
   read from the file with ``os.pread``, never memory-mapped, so resident memory
   stays at a batch whatever the file's size. Labels come from ``labels.csv``
-  beside it (columns ``id, target`` and optionally ``snr``), waveforms and merger
+  beside it (columns ``id, label`` and optionally ``snr_group``; files written
+  before use ``target`` and ``snr``), waveforms and merger
   indices from ``params.csv`` when present (what ``python -m gwkit.simulate`` writes).
 - gwkit HDF5 (``write_hdf5``: datasets ``x``, ``y``, optional ``snr`` and
   ``params``): rows are read through h5py, one chunk per row.
@@ -68,6 +69,7 @@ from gwkit.sim.recipe import IFOS, NSAMPLES
 
 __all__ = [
     "TrainingData",
+    "TrainingFile",
     "expand_paths",
     "group_rows",
     "open_training_data",
@@ -138,7 +140,7 @@ class _H5Rows:
 
 
 @dataclass
-class _File:
+class TrainingFile:
     """One training file: its reader and per-row metadata."""
 
     path: Path
@@ -159,7 +161,7 @@ def _column(table: pd.DataFrame | None, name: str, n: int, fill: float) -> np.nd
 
 
 def _from_table(path: Path, reader, y: np.ndarray, snr: np.ndarray, params: pd.DataFrame | None,
-                mode: str | None = None) -> _File:
+                mode: str | None = None) -> TrainingFile:
     """A file whose per-row parameters are a table (HDF5 ``params``, ``params.csv``)."""
     n = len(y)
     if params is not None and len(params) != n:
@@ -171,10 +173,10 @@ def _from_table(path: Path, reader, y: np.ndarray, snr: np.ndarray, params: pd.D
     peak = _column(params, "peak_index", n, math.nan)
     peak = np.where(np.isfinite(peak) & (y == 1), peak, -1).astype(np.int64)
     mchirp = _column(params, "mchirp", n, math.nan)
-    return _File(path, reader, y, snr, peak, waveform, mchirp, mode, known)
+    return TrainingFile(path, reader, y, snr, peak, waveform, mchirp, mode, known)
 
 
-def _open_npy(path: Path) -> _File:
+def _open_npy(path: Path) -> TrainingFile:
     """``test.npy``-shaped strain with ``labels.csv`` (and optionally ``params.csv``) beside it."""
     shape, dtype = npy_header(path)
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[1] != 1) \
@@ -195,23 +197,25 @@ def _open_npy(path: Path) -> _File:
     labels_path = path.parent / "labels.csv"
     if not labels_path.is_file():
         raise DataError(f"{path}: training needs labels: no labels.csv beside it "
-                        "(columns id, target)")
+                        "(columns id, label)")
     labels = _read_csv(labels_path)
-    if "target" not in labels:
-        raise DataError(f"{labels_path}: expected a column 'target', found {list(labels.columns)}")
+    label = "label" if "label" in labels else "target"  # files written before gwkit named it label
+    if label not in labels:
+        raise DataError(f"{labels_path}: expected a column 'label' (or 'target'), found "
+                        f"{list(labels.columns)}")
     if len(labels) != n:
         raise DataError(f"{labels_path}: expected {n} rows (one per row of {path.name}), "
                         f"found {len(labels)}")
     if "id" in labels and not np.array_equal(labels["id"].to_numpy(), np.arange(n)):
         raise DataError(f"{labels_path}: expected ids 0..{n - 1} in file order")
-    y = _labels(labels["target"], labels_path)
+    y = _labels(labels[label], labels_path)
     params_path = path.parent / "params.csv"
     params = _read_csv(params_path) if params_path.is_file() else None
-    snr = _column(labels, "snr", n, math.nan)
+    snr = _column(labels, "snr_group" if "snr_group" in labels else "snr", n, math.nan)
     return _from_table(path, _NpyRows(path, offset, n, dtype), y, snr, params)
 
 
-def _open_hdf5(path: Path) -> _File:
+def _open_hdf5(path: Path) -> TrainingFile:
     """A gwkit HDF5 set (``write_hdf5``), labels required; ``x`` is not read here."""
     import h5py
 
@@ -279,7 +283,7 @@ def _record_value(record: Any, key: str) -> float:
     return math.nan
 
 
-def _open_sav(path: Path, cache_dir: Path) -> _File:
+def _open_sav(path: Path, cache_dir: Path) -> TrainingFile:
     """A course block: unpickled safely once, its strain spilled to a float32 ``.npy`` cache."""
     stat = path.stat()
     key = hashlib.sha256(f"{_SPILL_FORMAT}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -317,7 +321,7 @@ def _open_sav(path: Path, cache_dir: Path) -> _File:
     peak = np.array([_record_value(r, "peak_index") for r in records])
     peak = np.where(np.isfinite(peak) & (y == 1), peak, -1).astype(np.int64)
     mchirp = np.array([_record_value(r, "mchirp") for r in records])
-    return _File(path, _NpyRows(spill, offset, n, dtype), y, snr, peak, waveform, mchirp,
+    return TrainingFile(path, _NpyRows(spill, offset, n, dtype), y, snr, peak, waveform, mchirp,
                  waveforms_known=known)
 
 
@@ -338,11 +342,11 @@ def _labels(values: Any, source: Path, n: int | None = None) -> np.ndarray:
     if bad.size:
         value = np.asarray(values)[bad[0]]
         value = value.item() if isinstance(value, np.generic) else value
-        raise DataError(f"{source}: labels (target) must be 0 or 1; row {bad[0]} has {value!r}")
+        raise DataError(f"{source}: labels must be 0 or 1; row {bad[0]} has {value!r}")
     return y.astype(np.int64)
 
 
-def _open_file(path: Path, cache_dir: Path) -> _File:
+def _open_file(path: Path, cache_dir: Path) -> TrainingFile:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -410,7 +414,7 @@ def group_rows(waveform: Sequence[Any], noise_key: Sequence[bytes | None]) -> np
     return np.array([first.setdefault(g, len(first)) for g in label[:n]], dtype=np.int64)
 
 
-def _check_and_hash(f: _File) -> list[bytes | None]:
+def _check_and_hash(f: TrainingFile) -> list[bytes | None]:
     """Read every row once (chunked): NaN/inf is a DataError; the digest of each row's channel 1."""
     keys: list[bytes | None] = []
     for lo in range(0, f.reader.nrows, _CHUNK_ROWS):
@@ -437,7 +441,7 @@ class TrainingData:
     """
 
     paths: list[Path]
-    files: list[_File]
+    files: list[TrainingFile]
     file_of: np.ndarray  # int64 (rows,): which file
     row_in_file: np.ndarray  # int64 (rows,): row within it
     y: np.ndarray  # float32 labels

@@ -42,6 +42,17 @@ def write_npy(folder, x, params, *, with_params=True):
     return folder / "test.npy"
 
 
+def test_labels_csv_with_current_and_legacy_names(tmp_path):
+    x, params = make_set()
+    npy = write_npy(tmp_path, x, params)
+    for names in ({}, {"target": "label", "snr": "snr_group"}):  # as written before, then now
+        labels = pd.read_csv(tmp_path / "labels.csv").rename(columns=names)
+        labels.to_csv(tmp_path / "labels.csv", index=False)
+        data = open_training_data([npy])
+        np.testing.assert_array_equal(data.y, params["target"])
+        np.testing.assert_array_equal(data.snr, params["snr_group"])
+
+
 def write_h5(path, x, params):
     return write_hdf5(path, x.astype(np.float32), y=params["target"].to_numpy(),
                       snr=params["snr_group"].to_numpy(), params=params, attrs={"mode": "competition"})
@@ -126,7 +137,7 @@ def test_rows_are_read_without_mapping_the_file(tmp_path, monkeypatch):
 @pytest.mark.parametrize(("damage", "message"), [
     ("nan", r"test.npy: expected finite strain, found NaN or inf in row 5"),
     ("labels_short", r"labels.csv: expected 12 rows \(one per row of test.npy\), found 11"),
-    ("labels_2", r"labels.csv: labels \(target\) must be 0 or 1; row 3 has 2"),
+    ("labels_2", r"labels.csv: labels must be 0 or 1; row 3 has 2"),
     ("no_labels", r"test.npy: training needs labels: no labels.csv beside it"),
     ("shape", r"test.npy: expected strain of shape \(N, 1, 2, 16384\)"),
 ])

@@ -22,7 +22,7 @@ from gwkit.stack import Stacker, find_stacker
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*/fold*.pt"))
-RUNS = ("course_cnn", "gwkit_cnn", "gwkit_resnet")
+RUNS = ("course_cnn", "gwkit_cnn", "gwkit_resnet", "gwkit_cqt")
 
 
 def test_every_reference_run_ships_weights_and_its_oof_file():

@@ -73,7 +73,7 @@ def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, wor
     block = pd.Series(params["snr_group"]).map({s: k for k, s in enumerate(COMPETITION_SNRS)})
     wid = params["waveform_id"].to_numpy()
     params["waveform_id"] = np.where(wid >= 0, block.to_numpy() * 1_000_000 + wid, -1)
-    write_hdf5(path, x, y=params["target"].to_numpy(), snr=params["snr_group"].to_numpy(float),
+    write_hdf5(path, x, y=params["label"].to_numpy(), snr_group=params["snr_group"].to_numpy(float),
                params=params, attrs={"mode": mode, "seed": seed, "per_snr": per_snr,
                                      "nnoise": nnoise, "layout": "independent"})
     return path, time.perf_counter() - t0
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     sets: list[ScoreSet] = []
 
     def add(name: str, score: np.ndarray, source: str) -> None:
-        sets.append(ScoreSet(name, labels["target"], score, labels["snr"], labels["waveform_id"],
+        sets.append(ScoreSet(name, labels["label"], score, labels["snr_group"], labels["waveform_id"],
                              source=source))
 
     specs = [parse_run_spec(spec) for spec in args.runs]

@@ -49,7 +49,7 @@ def write_set(folder: Path, rows: int, fmt: str, seed: int = 0) -> Path:
     target = (np.arange(rows) % 2).astype(np.int64)
     wid = np.where(target == 1, np.cumsum(target) // 25, -1)
     peak = np.where(target == 1, rng.integers(*PEAK_RANGE, rows), -1)
-    params = pd.DataFrame({"id": np.arange(rows), "target": target, "waveform_id": wid,
+    params = pd.DataFrame({"id": np.arange(rows), "label": target, "waveform_id": wid,
                            "peak_index": peak, "mchirp": np.where(target == 1, 20.0, np.nan)})
     tmp = path.with_name(f".{path.name}.tmp")
     chunk = 500
@@ -60,7 +60,7 @@ def write_set(folder: Path, rows: int, fmt: str, seed: int = 0) -> Path:
                                                    dtype=np.float32)
         x.flush()
         del x
-        params[["id", "target"]].assign(snr=20.0).to_csv(folder / "labels.csv", index=False)
+        params[["id", "label"]].assign(snr_group=20.0).to_csv(folder / "labels.csv", index=False)
         params.to_csv(folder / "params.csv", index=False)
     else:
         import h5py
@@ -72,7 +72,7 @@ def write_set(folder: Path, rows: int, fmt: str, seed: int = 0) -> Path:
                 x[lo:lo + chunk] = rng.standard_normal((min(chunk, rows - lo), 2, NSAMPLES),
                                                        dtype=np.float32)
             f.create_dataset("y", data=target)
-            f.create_dataset("snr", data=np.full(rows, 20.0))
+            f.create_dataset("snr_group", data=np.full(rows, 20.0))
             group = f.create_group("params")
             for name in ("waveform_id", "peak_index", "mchirp"):
                 group.create_dataset(name, data=params[name].to_numpy())

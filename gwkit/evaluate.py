@@ -2,7 +2,7 @@
 
 Examples::
 
-    # out-of-fold predictions of two runs (id,target,snr,score columns), side by side
+    # out-of-fold predictions of two runs (id,label,snr_group,logit columns), side by side
     python -m gwkit.evaluate --scores runs/a/oof.csv runs/b/oof.csv --names a b --out reports/ab
     # a scores CSV (or an id,target submission) against a labelled set
     python -m gwkit.evaluate --scores preds.csv --labels data/sim/labels.csv
@@ -11,12 +11,15 @@ Examples::
     python -m gwkit.evaluate --runs runs/a runs/b --data data/sim/test.h5 --matched-filter
 
 Inputs. ``--scores``: CSVs with ``id`` and a score column (``score``, else
-``logit``, else ``target`` when labels come from elsewhere; ``--score-column``
-picks one); labels from the CSV itself (``target``, ``snr``) or from
-``--labels`` / ``--data``: a CSV (``id,target[,snr][,waveform_id]``), a gwkit
-``.h5`` (datasets ``y``, ``snr``, ``params/waveform_id``; row index = id) or
+``logit``, else a submission's ``target`` when labels come from elsewhere;
+``--score-column`` picks one); labels from the CSV itself (``label``,
+``snr_group``) or from ``--labels`` / ``--data``: a CSV
+(``id,label[,snr_group][,waveform_id]``), a gwkit ``.h5`` (datasets ``y``,
+``snr_group``, ``params/waveform_id``; row index = id) or
 a ``.npy`` next to ``labels.csv`` (what ``python -m gwkit.simulate`` writes),
-joined on ``id``. ``--runs``: run folders (``fold*/best.pt`` or ``*.pt``), each
+joined on ``id``. Tables written before these names (``target`` for the label,
+``snr`` for the group: the shipped ``weights/*/oof.csv``) are read as well
+(:mod:`gwkit.data.columns`). ``--runs``: run folders (``fold*/best.pt`` or ``*.pt``), each
 scored on ``--data`` with the folds' mean (``--ensemble``) as one score set.
 A run with a ``stacker.json`` (``python -m gwkit.hybrid``) also gets its hybrid
 detector scored, as the set ``<name>+mf``. ``--matched-filter``: the
@@ -30,7 +33,7 @@ when it already holds a report, ``reports/<first name>-2``, ``-3``, ... so both
 are kept; an explicit ``--out`` is replaced, with a note): ``report.json``,
 ``summary.md`` (one column per set), PNGs (``roc.png``, ``efficiency.png``,
 ``roc_snr_<set>.png``, ``hist_<set>.png``) and, for sets scored here,
-``scores_<set>.csv`` (``id,target,snr,score``) to reuse with ``--scores``.
+``scores_<set>.csv`` (``id,label,snr_group,score``) to reuse with ``--scores``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.data.columns import upgrade_labelled
 from gwkit.evaluation import FPRS, ScoreSet, slug, write_report
 from gwkit.fileio import atomic_write, check_writable
 
@@ -75,14 +79,20 @@ def _shown(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _targets(values, source: str) -> np.ndarray:
+def _labelled(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """(``table`` with the current column names, the file's own name of its label column)."""
+    column = "target" if "label" not in table and "target" in table else "label"
+    return upgrade_labelled(table), column
+
+
+def _labels(values, source: str, column: str = "label") -> np.ndarray:
     """Labels as int 0/1; EvaluateError naming the first row that is NaN, text or another value."""
     raw = pd.Series(values).reset_index(drop=True)
     numeric = pd.to_numeric(raw, errors="coerce")
     bad = np.flatnonzero(~numeric.isin([0, 1]).to_numpy())
     if bad.size:
         i = bad[0]
-        raise EvaluateError(f"{source}: labels (target) must be 0 or 1; row {i} has "
+        raise EvaluateError(f"{source}: labels ({column}) must be 0 or 1; row {i} has "
                             f"{_shown(raw.iloc[i])} ({bad.size} bad row(s))")
     return numeric.to_numpy().astype(int)
 
@@ -102,20 +112,23 @@ def _finite_scores(values, source: str) -> np.ndarray:
 def _h5_labels(path: Path) -> pd.DataFrame:
     import h5py
 
+    from gwkit.data.competition import hdf5_snr_group_name
+
     with h5py.File(path, "r") as f:
         if "y" not in f:
             raise EvaluateError(f"{path} has no labels (dataset 'y')")
-        y = _targets(f["y"][()], f"labels {path}")
-        table = pd.DataFrame({"id": np.arange(y.size), "target": y})
-        if "snr" in f:
-            table["snr"] = f["snr"][()]
+        y = _labels(f["y"][()], f"labels {path}", "y")
+        table = pd.DataFrame({"id": np.arange(y.size), "label": y})
+        if name := hdf5_snr_group_name(f):
+            table["snr_group"] = f[name][()]
         if "params" in f and "waveform_id" in f["params"]:
             table["waveform_id"] = f["params"]["waveform_id"][()]
     return table
 
 
 def load_labels(path: str | Path) -> pd.DataFrame:
-    """Labels ``id, target[, snr][, waveform_id]`` from a CSV, a gwkit .h5 or a .npy's labels.csv."""
+    """Labels ``id, label[, snr_group][, waveform_id]`` from a CSV, a gwkit .h5 or a .npy's
+    labels.csv (legacy ``target``, ``snr`` columns read as these)."""
     path = Path(path)
     if not path.exists():
         raise EvaluateError(f"labels {path} do not exist")
@@ -137,11 +150,12 @@ def load_labels(path: str | Path) -> pd.DataFrame:
         table = _read_table(path, "labels")
     else:
         raise EvaluateError(f"labels {path}: expected .csv, .h5/.hdf5 or .npy")
-    if not {"id", "target"} <= set(table.columns):
-        raise EvaluateError(f"labels {path}: need columns id and target, found {list(table.columns)}")
+    table, column = _labelled(table)
+    if not {"id", "label"} <= set(table.columns):
+        raise EvaluateError(f"labels {path}: need columns id and label, found {list(table.columns)}")
     if table["id"].duplicated().any():
         raise EvaluateError(f"labels {path}: duplicate ids")
-    table["target"] = _targets(table["target"], f"labels {path}")
+    table["label"] = _labels(table["label"], f"labels {path}", column)
     return table
 
 
@@ -173,11 +187,11 @@ def open_data(path: str | Path):
 def _join(scores: pd.DataFrame, labels: pd.DataFrame, name: str) -> pd.DataFrame:
     if scores["id"].duplicated().any():
         raise EvaluateError(f"{name}: duplicate ids, cannot join with labels "
-                            "(a combined oof.csv carries its own target and snr: omit --labels)")
-    keep = [c for c in ("id", "target", "snr", "waveform_id") if c in labels]
+                            "(a combined oof.csv carries its own labels and SNR groups: omit --labels)")
+    keep = [c for c in ("id", "label", "snr_group", "waveform_id") if c in labels]
     merged = scores.drop(columns=[c for c in keep if c != "id" and c in scores]).merge(
         labels[keep], on="id", how="left", validate="one_to_one")
-    missing = np.flatnonzero(merged["target"].isna().to_numpy())
+    missing = np.flatnonzero(merged["label"].isna().to_numpy())
     if missing.size:
         raise EvaluateError(f"{name}: {missing.size} ids have no label (first: id "
                             f"{merged['id'].iloc[missing[0]]!r} is not in the labels)")
@@ -192,7 +206,9 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
     path = Path(path)
     if not path.is_file():
         raise EvaluateError(f"scores {path} do not exist")
-    table = _read_table(path, "scores")
+    table, column = _read_table(path, "scores"), "label"
+    if {"score", "logit"} & set(table.columns):  # a table with scores: a target is its label
+        table, column = _labelled(table)
     if score_column is None:
         options = ["score", "logit"] + (["target"] if labels is not None else [])
         score_column = next((c for c in options if c in table), None)
@@ -206,13 +222,13 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
         if "id" not in table:
             raise EvaluateError(f"{path}: needs an id column to join with labels")
         table = _join(table, labels, name)
-    elif "target" not in table:
-        raise EvaluateError(f"{path}: no target column; pass --labels")
+    elif "label" not in table:
+        raise EvaluateError(f"{path}: no label column; pass --labels")
     source = f"{path} (column {score_column})"
     return ScoreSet(
-        name=name, y=_targets(table["target"], f"{path}"),
+        name=name, y=_labels(table["label"], f"{path}", column),
         score=_finite_scores(table["_score"], source),
-        snr=table["snr"].to_numpy() if "snr" in table else None,
+        snr_group=table["snr_group"].to_numpy() if "snr_group" in table else None,
         groups=table["waveform_id"].to_numpy() if "waveform_id" in table else None,
         source=source,
     )
@@ -222,8 +238,8 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
 
 
 def _set_from_labels(name: str, labels: pd.DataFrame, score: np.ndarray, source: str) -> ScoreSet:
-    return ScoreSet(name=name, y=labels["target"].to_numpy(), score=score,
-                    snr=labels["snr"].to_numpy() if "snr" in labels else None,
+    return ScoreSet(name=name, y=labels["label"].to_numpy(), score=score,
+                    snr_group=labels["snr_group"].to_numpy() if "snr_group" in labels else None,
                     groups=labels["waveform_id"].to_numpy() if "waveform_id" in labels else None,
                     source=source)
 
@@ -269,7 +285,7 @@ def score_matched_filter(x, *, filter_bank: str | None, mode: str, batch: int = 
 
 
 def _write_scores(path: Path, labels: pd.DataFrame, score: np.ndarray, **extra) -> None:
-    cols = [c for c in ("id", "target", "snr", "waveform_id") if c in labels]
+    cols = [c for c in ("id", "label", "snr_group", "waveform_id") if c in labels]
     table = labels[cols].copy()
     table["score"] = score
     for key, value in extra.items():
@@ -365,14 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     attrs: dict = {}
     if args.data:
         x, data_labels, attrs = open_data(args.data)
-        if "target" not in data_labels:
+        if "label" not in data_labels:
             raise EvaluateError(f"{args.data} has no labels")
     for i, csv in enumerate(args.scores):
         name = names[i] if names else _default_name(Path(csv))
         join = labels if labels is not None else None
         if join is None and data_labels is not None:
             head = _read_table(Path(csv), "scores", nrows=0).columns
-            join = None if "target" in head and ("score" in head or "logit" in head) else data_labels
+            carries_labels = {"label", "target"} & set(head) and {"score", "logit"} & set(head)
+            join = None if carries_labels else data_labels
         sets.append(load_scores(csv, name=name, labels=join, score_column=args.score_column))
 
     computed: dict[str, tuple[np.ndarray, dict]] = {}

@@ -1,7 +1,7 @@
 """Evaluation reports for detection scores on a labelled set: numbers, tables and plots.
 
-One *score set* is a score per row of a labelled set (``target`` 1 = signal,
-0 = noise) with each row's SNR group. For each set the report holds:
+One *score set* is a score per row of a labelled set (``label`` 1 = signal,
+0 = noise) with each row's SNR group (``snr_group``). For each set the report holds:
 
 * pooled ROC AUC with a bootstrap 95% CI (rows resampled with replacement;
   when waveform ids are known, signal rows sharing a waveform are resampled
@@ -61,7 +61,7 @@ FPRS: tuple[float, ...] = (0.1, 0.01, 0.001)
 class ScoreSet:
     """Scores of one detector on a labelled set.
 
-    ``y``: (N,) 0/1 labels; ``score``: (N,) higher = more signal-like; ``snr``:
+    ``y``: (N,) 0/1 labels; ``score``: (N,) higher = more signal-like; ``snr_group``:
     (N,) SNR group of each row (noise rows' values are ignored) or None;
     ``groups``: (N,) waveform id per row (-1 or NaN for noise) or None, for the
     grouped bootstrap; ``source``: where the scores came from (for the report).
@@ -70,7 +70,7 @@ class ScoreSet:
     name: str
     y: np.ndarray
     score: np.ndarray
-    snr: np.ndarray | None = None
+    snr_group: np.ndarray | None = None
     groups: np.ndarray | None = None
     source: str = ""
 
@@ -84,10 +84,10 @@ class ScoreSet:
             raise ValueError(f"{self.name}: labels must be 0 or 1")
         if not np.all(np.isfinite(self.score)):
             raise ValueError(f"{self.name}: {int(np.sum(~np.isfinite(self.score)))} non-finite scores")
-        if self.snr is not None:
-            self.snr = np.asarray(self.snr, dtype=np.float64).ravel()
-            if self.snr.size != n:
-                raise ValueError(f"{self.name}: {n} labels but {self.snr.size} SNR values")
+        if self.snr_group is not None:
+            self.snr_group = np.asarray(self.snr_group, dtype=np.float64).ravel()
+            if self.snr_group.size != n:
+                raise ValueError(f"{self.name}: {n} labels but {self.snr_group.size} SNR values")
         if self.groups is not None:
             self.groups = np.asarray(self.groups).ravel()
             if self.groups.size != n:
@@ -247,8 +247,8 @@ def evaluate_set(
     out["auc"] = roc_auc(y, score)
     out["auc_ci95"] = list(bootstrap_auc(y, score, n_boot=n_boot, seed=seed, groups=s.groups))
     out["bootstrap"] = {"n_boot": n_boot, "grouped": s.groups is not None}
-    out["per_snr_auc"] = ({_key(k): v for k, v in per_snr_auc(y, score, s.snr).items()}
-                          if s.snr is not None else {})
+    out["per_snr_auc"] = ({_key(k): v for k, v in per_snr_auc(y, score, s.snr_group).items()}
+                          if s.snr_group is not None else {})
     if n0 == 0:
         return out
     out["tpr_at_fpr"] = {_key(f): tpr_at_fpr(y, score, f) for f in fprs}
@@ -258,10 +258,10 @@ def evaluate_set(
         f"fpr={_key(target_fpr)}": confusion(y, score, t_target),
     }
     out["target_fpr"] = target_fpr
-    if s.snr is not None:
+    if s.snr_group is not None:
         out["efficiency"] = {
             _key(f): {_key(k): v for k, v in
-                      efficiency(y, score, s.snr, threshold_at_fpr(y, score, f)).items()}
+                      efficiency(y, score, s.snr_group, threshold_at_fpr(y, score, f)).items()}
             for f in sorted({*fprs, target_fpr}, reverse=True)
         }
     return out
@@ -354,11 +354,11 @@ def plot_roc_per_snr(s: ScoreSet, path: str | Path) -> Path:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     noise = s.y == 0
-    snrs = np.unique(s.snr[s.y == 1]) if s.snr is not None else np.array([])
+    snrs = np.unique(s.snr_group[s.y == 1]) if s.snr_group is not None else np.array([])
     cmap = plt.get_cmap("viridis")
     curves = []
     for i, snr in enumerate(snrs):
-        rows = noise | ((s.y == 1) & (s.snr == snr))
+        rows = noise | ((s.y == 1) & (s.snr_group == snr))
         fpr, tpr, _ = roc_curve(s.y[rows], s.score[rows])
         auc = roc_auc(s.y[rows], s.score[rows])
         curves.append((fpr, tpr, f"SNR {snr:g} (AUC {auc:.3f})",
@@ -438,11 +438,11 @@ def plot_histograms(s: ScoreSet, path: str | Path, *, bins: int = 60) -> Path:
         ax.hist(noise, bins=edges, color="0.6", alpha=0.6, label=f"noise ({noise.size})")
     if sig.size:
         ax.hist(sig, bins=edges, histtype="step", color="k", lw=1.8, label=f"signal ({sig.size})")
-    if s.snr is not None and sig.size:
-        snrs = np.unique(s.snr[s.y == 1])
+    if s.snr_group is not None and sig.size:
+        snrs = np.unique(s.snr_group[s.y == 1])
         cmap = plt.get_cmap("viridis")
         for i, snr in enumerate(snrs):
-            ax.hist(s.score[(s.y == 1) & (s.snr == snr)], bins=edges, histtype="step", lw=0.9,
+            ax.hist(s.score[(s.y == 1) & (s.snr_group == snr)], bins=edges, histtype="step", lw=0.9,
                     color=cmap(i / max(len(snrs) - 1, 1)), label=f"SNR {snr:g}")
     ax.set_yscale("log")
     ax.set_xlabel("score")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.data.columns import read_oof
 from gwkit.fileio import file_sha256
 from gwkit.stack import (
     DEFAULT_FEATURES,
@@ -98,8 +99,11 @@ def _table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFrame:
     parts = []
     for fold in _folds(run):
         val = FixedSet.load(fold / "val.h5")
-        oof = pd.read_csv(fold / "oof.csv").sort_values("id").reset_index(drop=True)
-        same = (len(oof) == len(val) and np.array_equal(oof["target"].to_numpy(), val.y)
+        try:
+            oof = read_oof(fold / "oof.csv").sort_values("id").reset_index(drop=True)
+        except ValueError as exc:
+            raise HybridError(str(exc)) from None
+        same = (len(oof) == len(val) and np.array_equal(oof["label"].to_numpy(), val.y)
                 and np.array_equal(oof["waveform_id"].to_numpy(), val.waveform_id))
         if not same:
             raise HybridError(f"{fold}: oof.csv and val.h5 hold different rows")
@@ -108,7 +112,7 @@ def _table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFrame:
         print(f"  {fold.name}: {len(val)} rows filtered in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr)
         table = feature_table(oof["logit"].to_numpy(), mf)
-        for column in ("id", "target", "snr", "waveform_id"):
+        for column in ("id", "label", "snr_group", "waveform_id"):
             table[column] = oof[column].to_numpy()
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
@@ -142,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bank = _filter_bank(args, run)
     try:
         table = _table(run, bank, mode, args.device)
-        stacker, oof = fit_stacker(table, table["target"].to_numpy(),
+        stacker, oof = fit_stacker(table, table["label"].to_numpy(),
                                    row_groups(table["waveform_id"].to_numpy()), args.features,
-                                   seed=args.seed, snr=table["snr"].to_numpy())
+                                   seed=args.seed, snr_group=table["snr_group"].to_numpy())
     except StackError as exc:
         raise HybridError(str(exc)) from None
     stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, BANK_FILE, file_sha256(bank)

@@ -27,19 +27,19 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score))
 
 
-def per_snr_auc(y: np.ndarray, score: np.ndarray, snr: np.ndarray) -> dict[float, float]:
-    """``{snr: AUC of that group's signals against all noise rows}``, sorted by SNR.
+def per_snr_auc(y: np.ndarray, score: np.ndarray, snr_group: np.ndarray) -> dict[float, float]:
+    """``{snr group: AUC of that group's signals against all noise rows}``, sorted by SNR.
 
-    ``snr`` is each row's SNR group; noise rows are recognised by ``y == 0``
+    ``snr_group`` is each row's SNR group; noise rows are recognised by ``y == 0``
     whatever their group; signals of unknown SNR (NaN) join no group.
     """
     y = np.asarray(y).astype(int).ravel()
     score = np.asarray(score, dtype=np.float64).ravel()
-    snr = np.asarray(snr, dtype=np.float64).ravel()
+    group = np.asarray(snr_group, dtype=np.float64).ravel()
     noise = y == 0
     result = {}
-    for value in np.unique(snr[~noise & np.isfinite(snr)]):
-        rows = noise | (snr == value)
+    for value in np.unique(group[~noise & np.isfinite(group)]):
+        rows = noise | (group == value)
         result[float(value)] = roc_auc(y[rows], score[rows])
     return result
 

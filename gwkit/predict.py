@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.data.columns import read_oof
 from gwkit.devices import DeviceError, pick_device
 from gwkit.fileio import atomic_path, check_writable
 from gwkit.inference import (
@@ -72,17 +73,9 @@ def _read_oof(run_dir: Path) -> pd.DataFrame | None:
     frames = []
     for f in files:
         try:
-            df = pd.read_csv(f)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            print(f"warning: cannot read {f} ({exc}); skipped", file=sys.stderr)
-            continue
-        if not {"id", "target"} <= set(df.columns) or not ({"score", "logit"} & set(df.columns)):
-            print(f"warning: {f} lacks id/target/logit columns; skipped", file=sys.stderr)
-            continue
-        if "logit" not in df.columns:
-            p = np.clip(df["score"].to_numpy(np.float64), 1e-12, 1 - 1e-12)
-            df["logit"] = np.log(p / (1 - p))
-        frames.append(df[["id", "target", "logit"]])
+            frames.append(read_oof(f)[["id", "label", "logit"]])  # legacy columns too
+        except ValueError as exc:
+            print(f"warning: {exc}; skipped", file=sys.stderr)
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True).groupby("id", sort=True).mean()
@@ -96,7 +89,7 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
 def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:
     """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files."""
     oofs = {name: _read_oof(d) for name, d in run_dirs.items()}
-    per_run = {name: None if oof is None else _auc(oof["target"].to_numpy(),
+    per_run = {name: None if oof is None else _auc(oof["label"].to_numpy(),
                                                    oof["logit"].to_numpy())
                for name, oof in oofs.items()}
     have = [o for o in oofs.values() if o is not None]
@@ -106,7 +99,7 @@ def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | No
     if any(not o.index.equals(ids) for o in have[1:]):
         return per_run, None
     score = ensemble([[o["logit"].to_numpy()] for o in have], method)
-    return per_run, _auc(have[0]["target"].to_numpy(), score)
+    return per_run, _auc(have[0]["label"].to_numpy(), score)
 
 
 # --------------------------------------------------------------------------- dedupe

@@ -10,6 +10,10 @@ Examples::
     python -m gwkit.simulate --format sav --snr 20 --per-snr 10000 --draw independent --out data/course_sav
     # a waveform bank for the training engine
     python -m gwkit.simulate bank --n 2000 --out cache/bank.h5
+
+A set is ``test.npy`` (the competition's layout) with ``labels.csv`` (``id, label,
+snr_group``) and ``params.csv`` (every row's source and its own ``snr``) beside it,
+or one HDF5 file holding the same (column names: :mod:`gwkit.data.columns`).
 """
 
 from __future__ import annotations
@@ -32,14 +36,13 @@ __all__ = ["main", "sav_records", "write_dataset"]
 
 #: Columns of a row's parameter table that describe the row, not its waveform (left out of
 #: the course-style ``.sav`` records, whose copies of one waveform must be equal).
-_ROW_COLUMNS = ("id", "block_row", "label", "target", "snr_group")
+_ROW_COLUMNS = ("id", "block_row", "label", "snr_group")
 
 
 def sav_records(params) -> list:
     """The course's parameter records: ``None`` for noise rows, else a dict of the source's numbers."""
     keep = [c for c in params.columns if c not in _ROW_COLUMNS]
-    label = "label" if "label" in params else "target"
-    return [None if int(row[label]) == 0 else
+    return [None if int(row["label"]) == 0 else
             {k: (int(row[k]) if k in ("waveform_id", "peak_index") else float(row[k]))
              for k in keep}
             for _, row in params.iterrows()]
@@ -58,17 +61,16 @@ def write_dataset(out: Path, x: np.ndarray, params, *, fmt: str = "npy", attrs: 
         for k, snr in enumerate(dict.fromkeys(groups.tolist())):
             rows = np.flatnonzero(groups == snr)
             block = params.iloc[rows]
-            paths += write_sav_block(out / f"train_ts_{k}.sav", x[rows],
-                                     block["label" if "label" in block else "target"].to_numpy(),
+            paths += write_sav_block(out / f"train_ts_{k}.sav", x[rows], block["label"].to_numpy(),
                                      sav_records(block))
         return paths
-    labels = params[["id", "target", "snr_group" if "snr_group" in params else "snr"]].rename(
-        columns={"snr_group": "snr"})
+    labels = params[["id", "label", "snr_group"]]
     if fmt == "hdf5":
         from gwkit.data.competition import write_hdf5
 
-        path = write_hdf5(out / "test.h5", x, y=labels["target"].to_numpy(),
-                          snr=labels["snr"].to_numpy(dtype=float), params=params, attrs=attrs)
+        path = write_hdf5(out / "test.h5", x, y=labels["label"].to_numpy(),
+                          snr_group=labels["snr_group"].to_numpy(dtype=float), params=params,
+                          attrs=attrs)
         return [path]
     with atomic_path(out / "test.npy") as tmp:
         np.save(tmp, x[:, None])  # (N, 1, 2, L), the competition's layout
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_dataset(args.out, x, params, fmt=args.format, attrs=attrs)
     dt = time.perf_counter() - t0
     print(f"wrote {', '.join(map(str, paths))}: {len(params)} rows "
-          f"({int(params.target.sum())} signals) in {dt:.1f} s")
+          f"({int(params['label'].sum())} signals) in {dt:.1f} s")
     return 0
 
 

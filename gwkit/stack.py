@@ -206,14 +206,14 @@ def fit_stacker(
     seed: int = 0,
     c: float = 1.0,
     compression: float = 10.0,
-    snr: np.ndarray | None = None,
+    snr_group: np.ndarray | None = None,
 ) -> tuple[Stacker, np.ndarray]:
     """Fit the combiner on all rows; returns it and its out-of-fold stacked logits.
 
     ``groups``: rows of one group stay in one CV fold (:func:`row_groups`).
     The stacker's ``cv`` records the pooled CV AUC of the stacked logit and of
-    each input feature alone on the same rows (and per SNR group when ``snr``
-    is given).
+    each input feature alone on the same rows (and per SNR group when
+    ``snr_group`` is given).
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -235,8 +235,8 @@ def fit_stacker(
     mean, scale, coef, intercept = _fit_logistic(f, y, c)
     cv = {"rows": int(y.size), "n_splits": n_splits, "seed": seed,
           "auc": {"stacked": roc_auc(y, oof), **{k: roc_auc(y, table[k]) for k in features}}}
-    if snr is not None:
-        cv["per_snr_auc"] = {name: {f"{s:g}": a for s, a in per_snr_auc(y, score, snr).items()}
+    if snr_group is not None:
+        cv["per_snr_auc"] = {name: {f"{s:g}": a for s, a in per_snr_auc(y, score, snr_group).items()}
                              for name, score in (("stacked", oof), *((k, table[k].to_numpy())
                                                                      for k in features))}
     stacker = Stacker(features, mean, scale, coef, intercept, compression, cv=cv,

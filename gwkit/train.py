@@ -69,6 +69,7 @@ from gwkit.config import (
     resolve_config,
     save_config,
 )
+from gwkit.data.columns import OOF_COLUMNS, read_oof
 from gwkit.data.competition import DataError
 from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
 from gwkit.data.training import TrainingData, open_training_data
@@ -259,7 +260,7 @@ class ValSet(Protocol):
     """A validation set: labels, SNR groups, waveform ids and batches in a fixed order."""
 
     y: np.ndarray
-    snr: np.ndarray
+    snr_group: np.ndarray
     waveform_id: np.ndarray
 
     def __len__(self) -> int: ...
@@ -496,22 +497,21 @@ def evaluate(model: nn.Module, val: ValSet, *, batch_size: int, device: torch.de
         "val_acc": accuracy(val.y, logit.numpy()),
         "val_auc": roc_auc(val.y, logit.numpy()),
     }
-    for snr, auc in per_snr_auc(val.y, logit.numpy(), val.snr).items():
+    for snr, auc in per_snr_auc(val.y, logit.numpy(), val.snr_group).items():
         metrics[snr_key(snr)] = auc
     return metrics, logit.numpy()
 
 
 def oof_table(val: ValSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
-    """Out-of-fold predictions, one row per validation sample.
+    """Out-of-fold predictions, one row per validation sample (columns: :data:`OOF_COLUMNS`).
 
     ``id`` = ``fold * len(val) + row`` is unique within the run, and the same
     sample in every run that shares bank, seed, folds and validation settings.
     """
     return pd.DataFrame({
-        "id": fold * len(val) + np.arange(len(val)), "target": val.y.astype(int), "snr": val.snr,
-        "waveform_id": val.waveform_id, "score": 1.0 / (1.0 + np.exp(-logit.astype(np.float64))),
-        "logit": logit, "fold": fold,
-    })
+        "id": fold * len(val) + np.arange(len(val)), "label": val.y.astype(int),
+        "snr_group": val.snr_group, "waveform_id": val.waveform_id, "logit": logit, "fold": fold,
+    }, columns=list(OOF_COLUMNS))
 
 
 def save_curves(history: list[dict[str, Any]], path: Path) -> None:
@@ -860,15 +860,15 @@ def combine_oof(cfg: TrainConfig, reported: Collection[int] = ()) -> pd.DataFram
     done = [k for k, p in found.items() if p.is_file()]
     if not done:
         return None
-    oof = pd.concat([pd.read_csv(found[k]) for k in done], ignore_index=True)
+    oof = pd.concat([read_oof(found[k]) for k in done], ignore_index=True)  # legacy files too
     write_csv(oof, run / "oof.csv")
     missing = [k for k in found if k not in done]
     note = f" (folds {missing} not run yet)" if missing else ""
     if len(done) == 1 and done[0] in reported:
         print(f"CV over 1 fold{note}: fold {done[0]}'s AUC above", flush=True)
         return oof
-    auc = roc_auc(oof["target"], oof["logit"])
-    per = per_snr_auc(oof["target"], oof["logit"], oof["snr"])
+    auc = roc_auc(oof["label"], oof["logit"])
+    per = per_snr_auc(oof["label"], oof["logit"], oof["snr_group"])
     metrics = {"val_auc": auc, **{snr_key(s): a for s, a in per.items()}}
     print(f"CV over {len(done)} fold{'s' if len(done) > 1 else ''}{note}: {format_auc(metrics)}",
           flush=True)

@@ -174,7 +174,7 @@ def test_cli_joins_labels_from_csv_and_h5(tmp_path):
     df = _synthetic()
     labels = df[["id", "target", "snr"]]
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    write_hdf5(tmp_path / "set.h5", np.zeros((len(df), 2, 64)), y=df["target"], snr=df["snr"])
+    write_hdf5(tmp_path / "set.h5", np.zeros((len(df), 2, 64)), y=df["target"], snr_group=df["snr"])
     shuffled = df.sample(frac=1.0, random_state=0)
     shuffled[["id", "score"]].to_csv(tmp_path / "scores.csv", index=False)
     shuffled[["id", "score"]].rename(columns={"score": "target"}).to_csv(  # a submission file
@@ -194,7 +194,7 @@ def test_cli_joins_labels_from_csv_and_h5(tmp_path):
 def test_cli_errors(tmp_path):
     df = _synthetic()
     df[["id", "score"]].to_csv(tmp_path / "nolabels.csv", index=False)
-    with pytest.raises(SystemExit, match="no target column"):
+    with pytest.raises(SystemExit, match="no label column"):
         main(["--scores", str(tmp_path / "nolabels.csv"), "--out", str(tmp_path / "r")])
     with pytest.raises(SystemExit, match="nothing to evaluate"):
         main([])
@@ -277,10 +277,9 @@ def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     from gwkit.models import create_model, save_checkpoint
     from gwkit.sim.generator import coloured_noise
     from gwkit.sim.matched_filter import TemplateBank
+    from gwkit.sim.mf_features import FilterBank
     from gwkit.sim.recipe import Recipe
     from gwkit.sim.whiten import whiten
-
-    from gwkit.sim.mf_features import FilterBank
 
     bank = TemplateBank.build(1, min_match=None, seed=0)  # one template from the prior
     bank_path = FilterBank.from_templates(bank).save(tmp_path / "filters.h5")
@@ -291,7 +290,7 @@ def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     y = np.arange(12) % 2
     x[y == 1, 0] += 12 * np.roll(bank.templates[0].astype(np.float64), 200)
     params = pd.DataFrame({"waveform_id": np.where(y == 1, np.arange(12) // 2, -1)})
-    data = write_hdf5(tmp_path / "set.h5", x.astype(np.float32), y=y, snr=np.full(12, 12.0),
+    data = write_hdf5(tmp_path / "set.h5", x.astype(np.float32), y=y, snr_group=np.full(12, 12.0),
                       params=params, attrs={"mode": "competition"})
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "runs" / "tiny" / "fold0" / "best.pt", create_model("gabbard2018"),
@@ -304,10 +303,10 @@ def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
     assert set(rep["sets"]) == {"tiny", "matched_filter", "mf_bayes"}
     assert rep["sets"]["matched_filter"]["auc"] == 1.0 and rep["sets"]["mf_bayes"]["auc"] == 1.0
     mf = pd.read_csv(out / "scores_matched_filter.csv")
-    assert list(mf.columns[:4]) == ["id", "target", "snr", "waveform_id"]
-    assert np.all(mf.loc[mf["target"] == 1, "score"] > 8)
+    assert list(mf.columns[:4]) == ["id", "label", "snr_group", "waveform_id"]
+    assert np.all(mf.loc[mf["label"] == 1, "score"] > 8)
     fs = bank.recipe.sample_rate
-    np.testing.assert_allclose(mf.loc[mf["target"] == 1, "mf_time"] * fs, bank.ref_index + 200,
+    np.testing.assert_allclose(mf.loc[mf["label"] == 1, "mf_time"] * fs, bank.ref_index + 200,
                                atol=12)
     tiny = pd.read_csv(out / "scores_tiny.csv")
     assert np.isfinite(tiny["score"]).all() and len(tiny) == 12  # logits

@@ -55,7 +55,7 @@ def hybrid_run(heavy_template_bank, tmp_path_factory) -> dict[str, Path]:
     FixedSet(x, y, snr, wid, np.zeros((len(y), 2))).save(run / "fold0" / "val.h5")
     (ck,) = find_checkpoints([run])
     logit = predict_logits(load_detector(ck), x, [(1.0, False)], 32, "cpu")
-    pd.DataFrame({"id": np.arange(len(y)), "target": y.astype(int), "snr": snr,
+    pd.DataFrame({"id": np.arange(len(y)), "label": y.astype(int), "snr_group": snr,
                   "waveform_id": wid, "logit": logit, "fold": 0}).to_csv(
         run / "fold0" / "oof.csv", index=False)
     build_filter_bank(heavy_template_bank, n_draws=20).save(root / "bank.h5")
@@ -127,7 +127,7 @@ def test_evaluate_scores_the_hybrid_beside_the_network(hybrid_run, tmp_path):
         hybrid_main(["--runs", str(run), "--filter-bank", str(hybrid_run["bank"])])
     x = np.load(root / "data" / "test.npy")[:, 0].astype(np.float32)
     y = np.load(root / "labels.npy").astype(int)
-    data = write_hdf5(tmp_path / "set.h5", x, y=y, snr=np.full(len(y), 8.0),
+    data = write_hdf5(tmp_path / "set.h5", x, y=y, snr_group=np.full(len(y), 8.0),
                       attrs={"mode": "competition"})
     out = tmp_path / "rep"
     assert evaluate_main(["--runs", str(run), "--data", str(data), "--matched-filter",

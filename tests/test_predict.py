@@ -20,11 +20,11 @@ MODEL = "gabbard2018"
 
 def _oof(path: Path, ids, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    target = np.array([i % 2 for i in ids])
-    logit = target * 1.5 + rng.normal(size=len(ids))
+    label = np.array([i % 2 for i in ids])
+    logit = label * 1.5 + rng.normal(size=len(ids))
     path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"id": ids, "target": target, "snr": 10.0, "waveform_id": ids,
-                  "score": 1 / (1 + np.exp(-logit)), "logit": logit}).to_csv(path, index=False)
+    pd.DataFrame({"id": ids, "label": label, "snr_group": 10.0, "waveform_id": ids,
+                  "logit": logit}).to_csv(path, index=False)
 
 
 def _make_run(root: Path, name: str, *, folds: int = 2, seed: int = 0, same: bool = False,
@@ -234,7 +234,7 @@ def test_resolve_duplicates_uses_the_shared_seed():
     new, n0, n1 = resolve_duplicates(x, scores)
     changed = new != 0.5
     assert n0 + n1 == changed.sum() > 0 and n1 > 0
-    y = params.target.to_numpy()
+    y = params.label.to_numpy()
     # a channel 0 that differs under shared channel-1 noise is certainly a signal
     assert np.all(y[new == 1.0] == 1)
     # identical rows are noise, unless one signal row was drawn twice within one SNR group

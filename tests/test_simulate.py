@@ -22,10 +22,10 @@ def test_cli_writes_the_competition_layout_reproducibly(tmp_path):
     assert x.shape == (16, 1, 2, 16384) and x.dtype == np.float64
     assert (a / "test.npy").read_bytes() == (b / "test.npy").read_bytes()
     labels = pd.read_csv(a / "labels.csv")
-    assert list(labels.columns) == ["id", "target", "snr"]
-    assert sorted(labels.snr.unique()) == [5.0, 25.0]
+    assert list(labels.columns) == ["id", "label", "snr_group"]
+    assert sorted(labels.snr_group.unique()) == [5.0, 25.0]
     params = pd.read_csv(a / "params.csv")
-    sig = params[params.target == 1]
+    sig = params[params.label == 1]
     assert np.all(sig.snr_ch1 == 0) and np.all(sig.snr_ch0 < sig.snr)  # competition quirk
     c = _run(tmp_path, "c", "--seed", "8")
     assert (a / "test.npy").read_bytes() != (c / "test.npy").read_bytes()
@@ -37,7 +37,7 @@ def test_cli_hdf5_physical_independent(tmp_path):
     data = load_competition_file(out / "test.h5")
     assert data.x.shape == (12, 2, 16384) and data.x.dtype == np.float32
     assert data.attrs["mode"] == "physical"
-    sig = data.params[data.params.target == 1]
+    sig = data.params[data.params.label == 1]
     assert np.all(sig.snr_ch1 > 0)
 
 

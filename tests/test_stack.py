@@ -64,7 +64,7 @@ def test_fit_matches_a_logistic_regression_on_the_compressed_features():
 def test_json_round_trip_and_bad_files(tmp_path):
     table, y, wid = _table(400)
     stacker, _ = fit_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"),
-                             snr=np.full(400, 8.0))
+                             snr_group=np.full(400, 8.0))
     path = stacker.save(tmp_path / "stacker.json")
     back = Stacker.load(path)
     np.testing.assert_array_equal(back.decision(table), stacker.decision(table))

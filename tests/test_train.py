@@ -122,10 +122,10 @@ def test_outputs_exist_and_parse(tmp_path, bank_path, capsys):
     assert metrics["epoch"].tolist() == [1, 2] and metrics["step"].tolist() == [3, 6]
 
     oof = pd.read_csv(out / "oof.csv")
-    assert list(oof.columns[:6]) == ["id", "target", "snr", "waveform_id", "score", "logit"]
+    assert list(oof.columns) == ["id", "label", "snr_group", "waveform_id", "logit", "fold"]
     assert len(oof) == cfg.val_per_snr * len(COMPETITION_SNRS)
-    np.testing.assert_allclose(oof["score"], 1 / (1 + np.exp(-oof["logit"])), rtol=1e-6)
-    assert (oof["target"] == 1).sum() == len(oof) // 2
+    assert set(oof["snr_group"]) == set(COMPETITION_SNRS)  # every row's group, noise rows too
+    assert (oof["label"] == 1).sum() == len(oof) // 2
     assert oof["id"].tolist() == list(range(len(oof), 2 * len(oof)))  # unique within the run
 
     model, ckpt = load_checkpoint(out / "best.pt")
@@ -261,7 +261,7 @@ def test_no_waveform_in_training_and_validation_of_a_fold(tmp_path, bank_path, m
         trained_on = set(np.concatenate(drawn["train"]).tolist())
         validated_on = set(np.concatenate(drawn["fixed"]).tolist())
         oof = pd.read_csv(tmp_path / "runs" / "tiny" / f"fold{fold}" / "oof.csv")
-        in_oof = set(oof.loc[oof["target"] == 1, "waveform_id"].tolist())
+        in_oof = set(oof.loc[oof["label"] == 1, "waveform_id"].tolist())
         assert trained_on and validated_on
         assert trained_on <= set(train_ids.tolist()), "training drew a held-out waveform"
         assert validated_on <= set(val_ids.tolist()) and in_oof <= set(val_ids.tolist())

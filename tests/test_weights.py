@@ -14,8 +14,8 @@ import torch
 
 from gwkit.config import config_from_dict, load_preset
 from gwkit.engine import Sampler, make_fixed_set
-from gwkit.metrics import roc_auc
 from gwkit.inference import find_checkpoints, predict_logits
+from gwkit.metrics import roc_auc
 from gwkit.models import load_checkpoint
 from gwkit.sim.mf_features import FilterBank
 from gwkit.stack import Stacker, find_stacker

@@ -29,6 +29,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from gwkit.data.columns import upgrade_labelled
 from gwkit.fileio import atomic_path
 from gwkit.sim.recipe import IFOS, NSAMPLES, SAMPLE_RATE
 
@@ -42,6 +43,7 @@ __all__ = [
     "CompetitionData",
     "DataError",
     "SafeUnpickler",
+    "hdf5_snr_group_name",
     "load_competition_file",
     "load_hdf5",
     "load_sav_block",
@@ -375,16 +377,16 @@ def write_sav_block(path: PathLike, x: np.ndarray, y: np.ndarray, records: list)
 
 @dataclass
 class CompetitionData:
-    """Strain with optional labels, SNRs and source parameters, as read from a file.
+    """Strain with optional labels, SNR groups and source parameters, as read from a file.
 
     ``x``: ``(N, 2, L)`` whitened strain (8192 Hz); ``y``: int ``(N,)`` labels;
-    ``snr``: float ``(N,)`` injected network SNR; ``params``: one row per sample;
-    ``attrs``: file attributes; ``source``: the file read.
+    ``snr_group``: float ``(N,)`` network SNR of the block each row was drawn from;
+    ``params``: one row per sample; ``attrs``: file attributes; ``source``: the file read.
     """
 
     x: np.ndarray
     y: np.ndarray | None = None
-    snr: np.ndarray | None = None
+    snr_group: np.ndarray | None = None
     params: pd.DataFrame | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
@@ -398,7 +400,7 @@ def write_hdf5(
     x: np.ndarray,
     *,
     y: np.ndarray | None = None,
-    snr: np.ndarray | None = None,
+    snr_group: np.ndarray | None = None,
     params: pd.DataFrame | None = None,
     attrs: dict[str, Any] | None = None,
     compression: str | None = None,
@@ -407,7 +409,7 @@ def write_hdf5(
 
     Layout: dataset ``x`` chunked one sample per chunk (no compression unless
     ``compression`` names an h5py filter such as ``"gzip"``), optional datasets
-    ``y`` (int labels) and ``snr``, group ``params`` with one 1-D dataset per
+    ``y`` (int labels) and ``snr_group``, group ``params`` with one 1-D dataset per
     column (numeric, bool or string; the row index is not kept), file attributes
     ``attrs`` plus ``gwkit_format`` = :data:`HDF5_FORMAT`.
     """
@@ -421,24 +423,24 @@ def write_hdf5(
     n = x.shape[0]
     columns = _params_columns(params, n)
     y_arr = None if y is None else _check_labels(y, n, "y")
-    snr_arr = None if snr is None else _check_snr(snr, n)
+    group_arr = None if snr_group is None else _check_snr_group(snr_group, n)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("x", data=x, chunks=(1, *x.shape[1:]), compression=compression)
         if y_arr is not None:
             f.create_dataset("y", data=y_arr)
-        if snr_arr is not None:
-            f.create_dataset("snr", data=snr_arr)
+        if group_arr is not None:
+            f.create_dataset("snr_group", data=group_arr)
         if columns is not None:
             _write_params(f.create_group("params"), columns)
         _write_attrs(f, attrs or {})
     return path
 
 
-def _check_snr(snr: Any, n: int) -> np.ndarray:
-    snr = np.asarray(snr, dtype=np.float64)
-    if snr.shape != (n,):
-        raise ValueError(f"snr: expected shape ({n},), found {snr.shape}")
-    return snr
+def _check_snr_group(snr_group: Any, n: int) -> np.ndarray:
+    snr_group = np.asarray(snr_group, dtype=np.float64)
+    if snr_group.shape != (n,):
+        raise ValueError(f"snr_group: expected shape ({n},), found {snr_group.shape}")
+    return snr_group
 
 
 def _params_columns(params: pd.DataFrame | None, n: int) -> dict[str, np.ndarray] | None:
@@ -515,12 +517,21 @@ def _read_hdf5(f: h5py.File, path: Path, nsamples: int | None) -> CompetitionDat
         raise DataError(f"{path}: expected x of shape (N, 2, L), found {x.shape}")
     n = x.shape[0]
     y = _check_labels(f["y"][()], n, path) if "y" in f else None
-    snr = f["snr"][()] if "snr" in f else None
-    if snr is not None and snr.shape != (n,):
-        raise DataError(f"{path}: expected snr of shape ({n},), found {snr.shape}")
+    name = hdf5_snr_group_name(f)
+    snr_group = f[name][()] if name else None
+    if snr_group is not None and snr_group.shape != (n,):
+        raise DataError(f"{path}: expected {name} of shape ({n},), found {snr_group.shape}")
     params = _read_params(f["params"], n, path) if "params" in f else None
+    if params is not None:
+        params = upgrade_labelled(params)
     attrs = {key: _plain(value) for key, value in f.attrs.items()}
-    return CompetitionData(x=x, y=y, snr=snr, params=params, attrs=attrs, source=path)
+    return CompetitionData(x=x, y=y, snr_group=snr_group, params=params, attrs=attrs, source=path)
+
+
+def hdf5_snr_group_name(f: h5py.File) -> str | None:
+    """The dataset of a gwkit HDF5 file that holds the SNR groups: ``snr_group``, or ``snr``
+    in files written before (:mod:`gwkit.data.columns`); None when it has neither."""
+    return next((name for name in ("snr_group", "snr") if name in f), None)
 
 
 def _read_params(group: h5py.Group, n: int, path: Path) -> pd.DataFrame:

@@ -11,7 +11,7 @@ and returns a :class:`TrainingData`: labels, SNR groups, merger indices and
   beside it (columns ``id, label`` and optionally ``snr_group``; files written
   before use ``target`` and ``snr``), waveforms and merger
   indices from ``params.csv`` when present (what ``python -m gwkit.simulate`` writes).
-- gwkit HDF5 (``write_hdf5``: datasets ``x``, ``y``, optional ``snr`` and
+- gwkit HDF5 (``write_hdf5``: datasets ``x``, ``y``, optional ``snr_group`` and
   ``params``): rows are read through h5py, one chunk per row.
 - ``*_ts_<i>.sav`` (the course generator's pickled ``[X, y]``) with its
   ``*_params_<i>.sav``: a pickle cannot be read in parts, so each block is
@@ -57,9 +57,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gwkit.data.columns import upgrade_labelled
 from gwkit.data.competition import (
     HDF5_FORMAT,
     DataError,
+    hdf5_snr_group_name,
     load_sav_block,
     load_sav_params,
     npy_header,
@@ -146,7 +148,7 @@ class TrainingFile:
     path: Path
     reader: _NpyRows | _H5Rows
     y: np.ndarray  # int64 (n,)
-    snr: np.ndarray  # float64 (n,), NaN unknown
+    snr_group: np.ndarray  # float64 (n,), NaN unknown
     peak_index: np.ndarray  # int64 (n,), -1 for noise or unknown
     waveform: list[Any]  # per row a hashable waveform key, or None (noise, or unknown)
     chirp_mass: np.ndarray  # float64 (n,), NaN unknown
@@ -160,7 +162,7 @@ def _column(table: pd.DataFrame | None, name: str, n: int, fill: float) -> np.nd
     return pd.to_numeric(table[name], errors="coerce").to_numpy(dtype=np.float64)
 
 
-def _from_table(path: Path, reader, y: np.ndarray, snr: np.ndarray, params: pd.DataFrame | None,
+def _from_table(path: Path, reader, y: np.ndarray, snr_group: np.ndarray, params: pd.DataFrame | None,
                 mode: str | None = None) -> TrainingFile:
     """A file whose per-row parameters are a table (HDF5 ``params``, ``params.csv``)."""
     n = len(y)
@@ -173,7 +175,7 @@ def _from_table(path: Path, reader, y: np.ndarray, snr: np.ndarray, params: pd.D
     peak = _column(params, "peak_index", n, math.nan)
     peak = np.where(np.isfinite(peak) & (y == 1), peak, -1).astype(np.int64)
     mchirp = _column(params, "mchirp", n, math.nan)
-    return TrainingFile(path, reader, y, snr, peak, waveform, mchirp, mode, known)
+    return TrainingFile(path, reader, y, snr_group, peak, waveform, mchirp, mode, known)
 
 
 def _open_npy(path: Path) -> TrainingFile:
@@ -198,9 +200,8 @@ def _open_npy(path: Path) -> TrainingFile:
     if not labels_path.is_file():
         raise DataError(f"{path}: training needs labels: no labels.csv beside it "
                         "(columns id, label)")
-    labels = _read_csv(labels_path)
-    label = "label" if "label" in labels else "target"  # files written before gwkit named it label
-    if label not in labels:
+    labels = upgrade_labelled(_read_csv(labels_path))  # files written before: target, snr
+    if "label" not in labels:
         raise DataError(f"{labels_path}: expected a column 'label' (or 'target'), found "
                         f"{list(labels.columns)}")
     if len(labels) != n:
@@ -208,11 +209,11 @@ def _open_npy(path: Path) -> TrainingFile:
                         f"found {len(labels)}")
     if "id" in labels and not np.array_equal(labels["id"].to_numpy(), np.arange(n)):
         raise DataError(f"{labels_path}: expected ids 0..{n - 1} in file order")
-    y = _labels(labels[label], labels_path)
+    y = _labels(labels["label"], labels_path)
     params_path = path.parent / "params.csv"
     params = _read_csv(params_path) if params_path.is_file() else None
-    snr = _column(labels, "snr_group" if "snr_group" in labels else "snr", n, math.nan)
-    return _from_table(path, _NpyRows(path, offset, n, dtype), y, snr, params)
+    snr_group = _column(labels, "snr_group", n, math.nan)
+    return _from_table(path, _NpyRows(path, offset, n, dtype), y, snr_group, params)
 
 
 def _open_hdf5(path: Path) -> TrainingFile:
@@ -239,10 +240,11 @@ def _open_hdf5(path: Path) -> TrainingFile:
             if "y" not in f:
                 raise DataError(f"{path}: training needs labels, the file has no dataset 'y'")
             y = _labels(f["y"][()], path, n)
-            snr = np.asarray(f["snr"][()], dtype=np.float64) if "snr" in f \
+            name = hdf5_snr_group_name(f)
+            snr_group = np.asarray(f[name][()], dtype=np.float64) if name \
                 else np.full(n, math.nan)
-            if snr.shape != (n,):
-                raise DataError(f"{path}: expected snr of shape ({n},), found {snr.shape}")
+            if snr_group.shape != (n,):
+                raise DataError(f"{path}: expected {name} of shape ({n},), found {snr_group.shape}")
             params = _read_params(f["params"], n, path) if "params" in f else None
             mode = f.attrs.get("mode")
     except DataError:
@@ -250,7 +252,7 @@ def _open_hdf5(path: Path) -> TrainingFile:
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise DataError(f"{path}: cannot read as a gwkit HDF5 file ({exc})") from None
     mode = mode.decode() if isinstance(mode, bytes) else (str(mode) if mode is not None else None)
-    return _from_table(path, _H5Rows(path, n), y, snr, params, mode)
+    return _from_table(path, _H5Rows(path, n), y, snr_group, params, mode)
 
 
 def sav_params_path(path: str | os.PathLike) -> Path:
@@ -317,11 +319,11 @@ def _open_sav(path: Path, cache_dir: Path) -> TrainingFile:
                             f"{bad[0]} of {path.name} has label {y[bad[0]]} "
                             "(expected None exactly for noise rows)")
     waveform = [("sav", _record_key(r)) if r is not None else None for r in records]
-    snr = np.array([_record_value(r, "snr") for r in records])
+    snr_group = np.array([_record_value(r, "snr") for r in records])  # a block has one SNR
     peak = np.array([_record_value(r, "peak_index") for r in records])
     peak = np.where(np.isfinite(peak) & (y == 1), peak, -1).astype(np.int64)
     mchirp = np.array([_record_value(r, "mchirp") for r in records])
-    return TrainingFile(path, _NpyRows(spill, offset, n, dtype), y, snr, peak, waveform, mchirp,
+    return TrainingFile(path, _NpyRows(spill, offset, n, dtype), y, snr_group, peak, waveform, mchirp,
                  waveforms_known=known)
 
 
@@ -445,7 +447,7 @@ class TrainingData:
     file_of: np.ndarray  # int64 (rows,): which file
     row_in_file: np.ndarray  # int64 (rows,): row within it
     y: np.ndarray  # float32 labels
-    snr: np.ndarray  # float64 SNR group, NaN unknown
+    snr_group: np.ndarray  # float64 SNR group, NaN unknown
     peak_index: np.ndarray  # int64 merger index (samples), -1 for noise or unknown
     group: np.ndarray  # int64 group id (rows sharing a waveform or noise)
     chirp_mass: np.ndarray  # float64, NaN unknown
@@ -462,7 +464,8 @@ class TrainingData:
         """The rows ``index`` (positions in this set), in that order."""
         index = np.asarray(index, dtype=np.int64)
         return replace(self, file_of=self.file_of[index], row_in_file=self.row_in_file[index],
-                       y=self.y[index], snr=self.snr[index], peak_index=self.peak_index[index],
+                       y=self.y[index], snr_group=self.snr_group[index],
+                       peak_index=self.peak_index[index],
                        group=self.group[index], chirp_mass=self.chirp_mass[index])
 
     def read(self, index: np.ndarray) -> np.ndarray:
@@ -513,7 +516,7 @@ def open_training_data(paths: Sequence[str | os.PathLike], *, groups: Grouping =
         file_of=np.concatenate([np.full(len(f.y), k) for k, f in enumerate(opened)]),
         row_in_file=np.concatenate([np.arange(len(f.y)) for f in opened]),
         y=np.concatenate([f.y for f in opened]).astype(np.float32),
-        snr=np.concatenate([f.snr for f in opened]),
+        snr_group=np.concatenate([f.snr_group for f in opened]),
         peak_index=np.concatenate([f.peak_index for f in opened]),
         group=group,
         chirp_mass=np.concatenate([f.chirp_mass for f in opened]),

@@ -23,13 +23,13 @@ _CHUNK = 64  # rows per generator stream (part of a fixed set's identity)
 class FixedSet:
     """Pre-generated samples: x (n, 2, N) float32, labels and per-row SNR group.
 
-    ``snr`` is the row's SNR group for every row (noise rows included), so
+    ``snr_group`` is the row's SNR group for every row (noise rows included), so
     per-SNR metrics can compare that group's signals with all noise.
     """
 
     x: np.ndarray
     y: np.ndarray
-    snr: np.ndarray
+    snr_group: np.ndarray
     waveform_id: np.ndarray
     snr_channel: np.ndarray
 
@@ -44,7 +44,7 @@ class FixedSet:
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame({
-            "id": np.arange(len(self)), "target": self.y.astype(int), "snr": self.snr,
+            "id": np.arange(len(self)), "label": self.y.astype(int), "snr_group": self.snr_group,
             "waveform_id": self.waveform_id, "snr_ch0": self.snr_channel[:, 0],
             "snr_ch1": self.snr_channel[:, 1],
         })
@@ -53,7 +53,7 @@ class FixedSet:
         """Write as a gwkit HDF5 file (atomic)."""
         from gwkit.data.competition import write_hdf5
 
-        return write_hdf5(path, self.x, y=self.y.astype(np.int64), snr=self.snr,
+        return write_hdf5(path, self.x, y=self.y.astype(np.int64), snr_group=self.snr_group,
                           params=self.table(), attrs={"kind": "fixed_set"})
 
     @classmethod
@@ -63,7 +63,8 @@ class FixedSet:
         data = load_hdf5(path)
         params = data.params
         return cls(x=np.asarray(data.x, dtype=np.float32), y=np.asarray(data.y, dtype=np.float32),
-                   snr=np.asarray(data.snr), waveform_id=params["waveform_id"].to_numpy(),
+                   snr_group=np.asarray(data.snr_group),
+                   waveform_id=params["waveform_id"].to_numpy(),
                    snr_channel=params[["snr_ch0", "snr_ch1"]].to_numpy())
 
 
@@ -100,5 +101,5 @@ def make_fixed_set(
         xs.append(b.x.float().cpu().numpy())
         wids.append(b.waveform_id.cpu().numpy())
         chans.append(b.snr_channel.float().cpu().numpy())
-    return FixedSet(x=np.concatenate(xs), y=y.astype(np.float32), snr=group_snr,
+    return FixedSet(x=np.concatenate(xs), y=y.astype(np.float32), snr_group=group_snr,
                     waveform_id=np.concatenate(wids), snr_channel=np.concatenate(chans))

@@ -240,9 +240,9 @@ def make_sample(
         projection = project(draw_source(rng, recipe), recipe)
     noise = coloured_noise(rng, psd, recipe.nsamples, recipe.sample_rate)
     if snr is None:
-        return whiten(noise, psd, recipe.sample_rate), {"target": 0}
+        return whiten(noise, psd, recipe.sample_rate), {"label": 0}
     x = whiten(noise + snr * projection.strain, psd, recipe.sample_rate)
-    return x, {"target": 1, "snr": snr, **projection.record(snr)}
+    return x, {"label": 1, "snr": snr, **projection.record(snr)}
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -258,13 +258,13 @@ class BlockPlan:
 
     seed: int
     recipe: Recipe
-    target: np.ndarray  # (nrows,) int
+    label: np.ndarray  # (nrows,) int, 1 = signal
     waveform_id: np.ndarray  # (nrows,) int, -1 for noise
     sources: tuple[Source, ...]
 
     @property
     def nrows(self) -> int:
-        return int(self.target.size)
+        return int(self.label.size)
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
@@ -331,7 +331,7 @@ def render_rows(
     records = []
     for i, (row, snr) in enumerate(zip(rows.tolist(), snr_row.tolist())):
         wid = int(plan.waveform_id[row])
-        rec: dict = {"block_row": row, "target": int(plan.target[row]), "waveform_id": wid}
+        rec: dict = {"block_row": row, "label": int(plan.label[row]), "waveform_id": wid}
         if wid < 0:
             x[i] = noise[row]
             rec["snr"] = 0.0
@@ -385,7 +385,8 @@ def simulate_competition(
     seed (derived from ``seed``). With ``replace=False`` every block row is
     used once instead of drawn (needs ``per_snr == block_rows``). Only the
     drawn rows are rendered. ``params`` has columns ``id``,
-    ``snr_group`` (the block's SNR), ``block_row``, ``target``, ...
+    ``snr_group`` (the block's SNR), ``block_row``, ``label``, ``waveform_id``, ``snr``
+    (the row's own SNR, 0 for noise), ... (names: :mod:`gwkit.data.columns`)
     """
     draw = _rng(seed, _DRAW)
     xs, tables = [], []

@@ -342,13 +342,13 @@ def test_hdf5_round_trip(tmp_path, dtype):
         }
     )
     path = tmp_path / "val.h5"
-    write_hdf5(path, x, y=y, snr=snr, params=params, attrs={"seed": 1, "note": "fold 0"})
+    write_hdf5(path, x, y=y, snr_group=snr, params=params, attrs={"seed": 1, "note": "fold 0"})
     data = load_hdf5(path)
     assert isinstance(data, CompetitionData) and len(data) == 4
     assert data.x.dtype == dtype
     np.testing.assert_array_equal(data.x, x)
     np.testing.assert_array_equal(data.y, y)
-    np.testing.assert_array_equal(data.snr, snr)
+    np.testing.assert_array_equal(data.snr_group, snr)
     pd.testing.assert_frame_equal(data.params, params)
     assert data.attrs == {"seed": 1, "note": "fold 0", "gwkit_format": 1}
     assert data.source == path
@@ -362,7 +362,7 @@ def test_hdf5_minimal_and_compressed(tmp_path):
     path = tmp_path / "x.hdf5"
     write_hdf5(path, x, compression="gzip")
     data = load_competition_file(path)
-    assert data.y is None and data.snr is None and data.params is None
+    assert data.y is None and data.snr_group is None and data.params is None
     np.testing.assert_array_equal(data.x, x)
 
 
@@ -382,7 +382,7 @@ def test_hdf5_write_is_atomic(tmp_path):
         ({"x": np.zeros((2, 3, NSAMPLES))}, "expected 2 detectors"),
         ({"x": np.zeros((2, 1, 2, NSAMPLES))}, r"expected shape \(N, 2, L\)"),
         ({"y": np.array([0, 1, 1])}, "labels of shape"),
-        ({"snr": np.ones(5)}, r"snr: expected shape \(2,\)"),
+        ({"snr_group": np.ones(5)}, r"snr_group: expected shape \(2,\)"),
         ({"params": pd.DataFrame({"a": [object(), object()]})}, "column 'a'"),
         ({"attrs": {"gwkit_format": 2}}, "reserved"),
     ],

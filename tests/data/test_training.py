@@ -24,7 +24,7 @@ def make_set(n: int = 12, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
     wid = np.full(n, -1)
     wid[[1, 4]], wid[[2, 7]], wid[[5, 9]] = 0, 1, 2
     params = pd.DataFrame({
-        "id": np.arange(n), "block_row": np.arange(n), "target": (wid >= 0).astype(int),
+        "id": np.arange(n), "block_row": np.arange(n), "label": (wid >= 0).astype(int),
         "snr_group": 20.0, "waveform_id": wid,
         "m1": np.where(wid >= 0, 30.0 + wid, np.nan), "mchirp": np.where(wid >= 0, 20.0 + wid, np.nan),
         "peak_index": np.where(wid >= 0, 10300 + 100 * wid, np.nan),
@@ -36,7 +36,7 @@ def make_set(n: int = 12, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
 def write_npy(folder, x, params, *, with_params=True):
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / "test.npy", x[:, None])
-    params[["id", "target"]].assign(snr=params["snr_group"]).to_csv(folder / "labels.csv", index=False)
+    params[["id", "label", "snr_group"]].to_csv(folder / "labels.csv", index=False)
     if with_params:
         params.to_csv(folder / "params.csv", index=False)
     return folder / "test.npy"
@@ -45,22 +45,22 @@ def write_npy(folder, x, params, *, with_params=True):
 def test_labels_csv_with_current_and_legacy_names(tmp_path):
     x, params = make_set()
     npy = write_npy(tmp_path, x, params)
-    for names in ({}, {"target": "label", "snr": "snr_group"}):  # as written before, then now
+    for names in ({}, {"label": "target", "snr_group": "snr"}):  # as written now, then before
         labels = pd.read_csv(tmp_path / "labels.csv").rename(columns=names)
         labels.to_csv(tmp_path / "labels.csv", index=False)
         data = open_training_data([npy])
-        np.testing.assert_array_equal(data.y, params["target"])
-        np.testing.assert_array_equal(data.snr, params["snr_group"])
+        np.testing.assert_array_equal(data.y, params["label"])
+        np.testing.assert_array_equal(data.snr_group, params["snr_group"])
 
 
 def write_h5(path, x, params):
-    return write_hdf5(path, x.astype(np.float32), y=params["target"].to_numpy(),
-                      snr=params["snr_group"].to_numpy(), params=params, attrs={"mode": "competition"})
+    return write_hdf5(path, x.astype(np.float32), y=params["label"].to_numpy(),
+                      snr_group=params["snr_group"].to_numpy(), params=params, attrs={"mode": "competition"})
 
 
 def write_sav(folder, x, params, index=0):
     folder.mkdir(parents=True, exist_ok=True)
-    return write_sav_block(folder / f"train_ts_{index}.sav", x, params["target"].to_numpy(),
+    return write_sav_block(folder / f"train_ts_{index}.sav", x, params["label"].to_numpy(),
                            sav_records(params))[0]
 
 
@@ -72,13 +72,13 @@ def test_the_three_formats_read_the_same_rows_and_groups(tmp_path):
     for path in paths:
         data = open_training_data([path], cache_dir=tmp_path / "cache")
         np.testing.assert_array_equal(data.read(rows), x[rows].astype(np.float32), err_msg=str(path))
-        np.testing.assert_array_equal(data.y, params["target"])
+        np.testing.assert_array_equal(data.y, params["label"])
         np.testing.assert_array_equal(data.peak_index, params["peak_index"].fillna(-1))
         # one group per waveform (its copies together), every noise row alone
         assert data.group[1] == data.group[4] and data.group[2] == data.group[7]
         assert data.group[5] == data.group[9] and len(set(data.group.tolist())) == 12 - 3
         if path.suffix != ".sav":
-            np.testing.assert_array_equal(data.snr, 20.0)
+            np.testing.assert_array_equal(data.snr_group, 20.0)
     both = open_training_data(paths[:2], cache_dir=tmp_path / "cache")  # concatenated
     assert len(both) == 24
     np.testing.assert_array_equal(both.read(np.array([12, 0])), x[[0, 0]].astype(np.float32))
@@ -89,9 +89,9 @@ def test_the_three_formats_read_the_same_rows_and_groups(tmp_path):
 def test_sav_blocks_of_one_seed_share_waveforms_and_noise_across_snrs(tmp_path):
     """The course's quirk: blocks made with one seed at two SNRs share sources and noise."""
     x, params = make_set()
-    loud = params.assign(snr=np.where(params["target"] == 1, 30.0, 0.0))
+    loud = params.assign(snr=np.where(params["label"] == 1, 30.0, 0.0))
     write_sav(tmp_path, x, params, 0)
-    write_sav(tmp_path, x + 0.5 * (params["target"].to_numpy() == 1)[:, None, None], loud, 1)
+    write_sav(tmp_path, x + 0.5 * (params["label"].to_numpy() == 1)[:, None, None], loud, 1)
     data = open_training_data([tmp_path], cache_dir=tmp_path / "cache")  # a folder: both blocks
     assert [p.name for p in data.paths] == ["train_ts_0.sav", "train_ts_1.sav"]
     np.testing.assert_array_equal(data.group[:12], data.group[12:])  # row i of each: one group
@@ -150,7 +150,7 @@ def test_bad_npy_sets_are_one_line_errors(tmp_path, damage, message):
     if damage == "labels_short":
         labels.iloc[:-1].to_csv(tmp_path / "labels.csv", index=False)
     elif damage == "labels_2":
-        labels.loc[3, "target"] = 2
+        labels.loc[3, "label"] = 2
         labels.to_csv(tmp_path / "labels.csv", index=False)
     elif damage == "no_labels":
         (tmp_path / "labels.csv").unlink()

@@ -67,7 +67,7 @@ def _engine_signals(bank, mode, n, snr, seed):
 
 def _reference_signals(mode, n, snr, seed):
     plan = plan_block(2 * n, nnoise=1, seed=seed, recipe=Recipe(mode=mode))
-    rows = np.flatnonzero(plan.target)[:n]
+    rows = np.flatnonzero(plan.label)[:n]
     x, params = render_rows(plan, rows, snr)
     return x, params[["snr_ch0", "snr_ch1"]].to_numpy()
 

@@ -91,7 +91,7 @@ def test_signal_is_cut_to_the_central_window(projections):
 def test_literal_sample_equals_linear_block_rendering():
     plan = plan_block(8, nnoise=2, seed=5, recipe=COMP)
     x, params = render_rows(plan, np.arange(8), 7.0)
-    row = int(np.flatnonzero(plan.target)[0])
+    row = int(np.flatnonzero(plan.label)[0])
     from gwkit.sim.generator import _NOISE, _rng
 
     proj = project(plan.sources[plan.waveform_id[row]], COMP)
@@ -107,10 +107,10 @@ def test_block_layout_reproducible_and_shared_across_snrs():
     b, pb = simulate_block(4.0, 20, nnoise=5, seed=11, workers=2)
     c, pc = simulate_block(9.0, 20, nnoise=5, seed=11)
     assert a.tobytes() == b.tobytes()  # same seed, same bytes, any number of workers
-    assert pa["target"].sum() == 10 and pa["waveform_id"].max() == 1
+    assert pa["label"].sum() == 10 and pa["waveform_id"].max() == 1
     # each waveform reused with nnoise noise realisations
-    assert (pa.loc[pa.target == 1, "waveform_id"].value_counts() == 5).all()
-    noise = pa.target.to_numpy() == 0
+    assert (pa.loc[pa.label == 1, "waveform_id"].value_counts() == 5).all()
+    noise = pa.label.to_numpy() == 0
     np.testing.assert_array_equal(a[noise], c[noise])  # one seed: identical noise rows
     assert not np.allclose(a[~noise], c[~noise])
     np.testing.assert_array_equal(pa[["m1", "ra"]].to_numpy(), pc[["m1", "ra"]].to_numpy())
@@ -133,7 +133,7 @@ def test_competition_draw_has_duplicate_noise_across_groups():
     indep, iparams = simulate_competition((5.0, 20.0), per_snr=30, block_rows=40, nnoise=4,
                                           seed=3, shared_seed=False)
     assert iparams.snr_group.value_counts().tolist() == [30, 30]
-    ids = iparams[iparams.target == 1].groupby("snr_group").waveform_id.apply(set)
+    ids = iparams[iparams.label == 1].groupby("snr_group").waveform_id.apply(set)
     assert not ids.iloc[0] & ids.iloc[1]  # independent blocks never share a waveform id
 
 

@@ -116,16 +116,16 @@ def test_separates_snr10_signals_from_noise_in_physical_mode(bank):
     x, params = simulate_block(10.0, 60, nnoise=1, seed=11,
                                recipe=Recipe(mode="physical", masses=HEAVY))
     stat = matched_filter_statistic(x, bank, mode="physical")
-    assert roc_auc(params["target"], stat) > 0.99
+    assert roc_auc(params["label"], stat) > 0.99
 
 
 def test_competition_mode_separates_when_channel0_snr_is_high(bank):
     """Competition mode: channel 0 holds only 0.15-0.87 of the nominal SNR; rows with >= 8 there."""
     x, params = simulate_block(15.0, 60, nnoise=1, seed=12, recipe=Recipe(masses=HEAVY))
     stat = matched_filter_statistic(x, bank)
-    loud = (params["target"] == 0) | (params["snr_ch0"] >= 8.0)
+    loud = (params["label"] == 0) | (params["snr_ch0"] >= 8.0)
     assert loud.sum() > 45
-    assert roc_auc(params["target"][loud], stat[loud]) > 0.99
+    assert roc_auc(params["label"][loud], stat[loud]) > 0.99
 
 
 def test_fitting_factor_of_bank_members_is_one(bank):

@@ -1,0 +1,87 @@
+"""Column names of gwkit's tables, one meaning each, and the read of tables written before.
+
+========== ================================================================
+``label``  the truth of a row: 1 signal, 0 noise (``labels.csv``, ``oof.csv``,
+           ``params.csv``, evaluation tables)
+``snr_group`` the network SNR of the block a row was drawn from; noise rows carry
+           their block's value too, so per-SNR metrics compare a group's signals
+           with all noise
+``snr``    the network SNR injected into that row (0 for noise; ``params.csv``,
+           training batches)
+``logit``  a model's log-odds of a signal (``oof.csv``)
+``target`` only the competition's submission column: the prediction in [0, 1]
+========== ================================================================
+
+Labelled tables written before these names (``labels.csv``, ``oof.csv`` and
+``scores_<set>.csv`` of earlier versions, the shipped ``weights/*/oof.csv``)
+used ``target`` for the label and ``snr`` for the SNR group;
+:func:`upgrade_labelled` reads them with the current names.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "LABEL",
+    "LEGACY_LABELLED",
+    "LOGIT",
+    "OOF_COLUMNS",
+    "SNR",
+    "SNR_GROUP",
+    "TARGET",
+    "read_oof",
+    "upgrade_labelled",
+]
+
+LABEL = "label"
+SNR_GROUP = "snr_group"
+SNR = "snr"
+LOGIT = "logit"
+TARGET = "target"
+#: Columns of an ``oof.csv`` (out-of-fold validation predictions of a training run).
+OOF_COLUMNS = ("id", LABEL, SNR_GROUP, "waveform_id", LOGIT, "fold")
+#: Old name -> current name, in labelled tables written before the names above.
+LEGACY_LABELLED = {"target": LABEL, "snr": SNR_GROUP}
+
+
+def upgrade_labelled(table: pd.DataFrame) -> pd.DataFrame:
+    """A labelled table with the names of :data:`LEGACY_LABELLED` read as the current ones.
+
+    A table that already has a ``label`` column is returned as it is; a legacy
+    column whose current name is present is left alone (``params.csv`` keeps its
+    per-row ``snr`` beside ``snr_group``).
+    """
+    if LABEL in table.columns:
+        return table
+    renames = {old: new for old, new in LEGACY_LABELLED.items()
+               if old in table.columns and new not in table.columns}
+    return table.rename(columns=renames)
+
+
+def read_oof(path: str | os.PathLike) -> pd.DataFrame:
+    """An ``oof.csv`` with the columns of :data:`OOF_COLUMNS` that it has.
+
+    Files written before hold ``target`` (the label), ``snr`` (the group) and a
+    probability ``score`` beside (or, in the oldest, instead of) the ``logit``;
+    they are read as current files. ValueError (naming the file) when the file
+    is unreadable or lacks ``id``, ``label`` or any score.
+    """
+    try:
+        table = upgrade_labelled(pd.read_csv(path))
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"{path}: cannot read as a CSV table ({why})") from None
+    if LOGIT not in table and "score" in table:
+        from scipy.special import logit
+
+        p = np.clip(table["score"].to_numpy(np.float64), 1e-12, 1 - 1e-12)
+        table[LOGIT] = logit(p)
+    missing = [c for c in ("id", LABEL, LOGIT) if c not in table]
+    if missing:
+        raise ValueError(f"{path}: an oof.csv needs columns id, {LABEL} and {LOGIT} (or a legacy "
+                         f"score); missing {', '.join(missing)}")
+    return table[[c for c in OOF_COLUMNS if c in table]]

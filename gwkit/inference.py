@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, logit
 from scipy.stats import rankdata
 
 from gwkit.sim.recipe import NSAMPLES
@@ -277,7 +277,7 @@ def score_runs(runs: Sequence[str | Path], x: np.ndarray, *, tta: str = "none",
 def _logit_of_mean_probability(z: Sequence[np.ndarray]) -> np.ndarray:
     p = np.mean([expit(np.asarray(v, np.float64)) for v in z], axis=0)
     p = np.clip(p, np.finfo(np.float64).tiny, 1.0 - np.finfo(np.float64).epsneg)
-    return np.log(p) - np.log1p(-p)
+    return logit(p)
 
 
 def _rank01(z: np.ndarray) -> np.ndarray:

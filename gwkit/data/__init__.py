@@ -3,6 +3,11 @@
 - :mod:`gwkit.data.competition`: ``test.npy``, the course generator's ``.sav``
   blocks (through a safe unpickler) and gwkit's HDF5 files.
 - :mod:`gwkit.data.folds`: grouped, chirp-mass-stratified K-fold assignment.
+- :mod:`gwkit.data.training`: fixed training files (``.sav``, ``.npy`` + labels, HDF5),
+  read a batch at a time and grouped by waveform and shared noise.
+- :mod:`gwkit.data.duplicates`: rows that repeat (exact, or sharing channel-1 noise).
+- :mod:`gwkit.data.columns`: one name per meaning in every table (``label``,
+  ``snr_group``, ``snr``, ``logit``), and the read of tables written before.
 """
 
 from gwkit.data.competition import (

@@ -76,7 +76,8 @@ RECIPE = Recipe()
 SAMPLE_RATE = RECIPE.sample_rate  # Hz, the models' input rate
 WINDOW = RECIPE.nsamples  # samples, 2 s
 MERGER_OFFSET = 0.5 * sum(RECIPE.peak_range) / SAMPLE_RATE  # s into a window: 1.35
-DEFAULT_CHANNELS = {"competition": ("L1", "H1"), "physical": ("H1", "L1")}
+# channel order of each mode: competition rows carry L1 in channel 0 (the course's quirk)
+DEFAULT_CHANNELS = {"competition": RECIPE.ifos[::-1], "physical": RECIPE.ifos}
 
 
 # --------------------------------------------------------------------------- whitening

@@ -17,8 +17,9 @@ ddp        ``torchrun --nproc_per_node 1``: this script as a worker that joins
 train CLI  ``torchrun -m gwkit.train``: one short epoch with amp and compile
 predict    the shipped ``weights/gwkit_resnet`` folds scored by ``gwkit.inference``
 mf         matched-filter features (:class:`gwkit.sim.mf_features.MatchedFilter`)
-           of a freshly built filter bank, through ``gwkit.stack``
-predict CLI ``python -m gwkit.predict --device ...`` on a small test.npy
+           of the shipped filter bank, through ``gwkit.stack``
+predict CLI ``python -m gwkit.predict --device ...`` on a small test.npy (the shipped
+           hybrid detector: network folds, matched filter, stacker)
 ========== ==================================================================
 
 The table gives samples (rows) per second and the peak memory of each stage:
@@ -26,7 +27,7 @@ The table gives samples (rows) per second and the peak memory of each stage:
 the CPU (monotonic, so a stage shows the largest so far); the CLI stages show
 their subprocess's host peak, the ddp stage its worker's own. A stage that fails prints its error in the table and the exit code
 is 1. On a GPU the whole run takes a few minutes, mostly building the small
-waveform and template banks with LALSuite on all cores.
+waveform bank with LALSuite on all cores and compiling the model.
 
 CPU fallback (no CUDA, or ``--device cpu``): the same stages at small sizes,
 without ``torch.compile`` and the train CLI (minutes of compilation on a CPU),
@@ -266,10 +267,13 @@ def predict_stage(x: np.ndarray, device: torch.device) -> int:
 
 
 def filter_bank(work: Path, sizes: Sizes) -> Path:
-    """A small compressed filter bank (LALSuite templates over the competition's prior)."""
+    """The shipped hybrid's filter bank (``weights/gwkit_resnet/mf_bank.h5``, 644 templates);
+    without it, a small one built here (LALSuite templates over the competition's prior)."""
     from gwkit.sim.matched_filter import TemplateBank
     from gwkit.sim.mf_features import FilterBank
 
+    if (WEIGHTS / "mf_bank.h5").is_file():
+        return WEIGHTS / "mf_bank.h5"
     bank = TemplateBank.build(sizes.templates, min_match=None, seed=0,
                               workers=os.cpu_count() or 1)
     return FilterBank.from_templates(bank).save(work / "mf_bank.h5")

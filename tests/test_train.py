@@ -22,6 +22,7 @@ import yaml
 import gwkit.train as gt
 from gwkit.config import TrainConfig, load_config
 from gwkit.data.folds import fold_split, load_folds
+from gwkit.engine import Augment, FixedSet
 from gwkit.engine.sampler import Sampler
 from gwkit.models import load_checkpoint
 from gwkit.sim.bank import build_bank
@@ -501,7 +502,7 @@ def test_ema_weights_are_the_ones_validated_and_kept(tmp_path, bank_path):
         assert torch.equal(tensor, ema[name]), name  # best.pt holds the EMA's weights
     trained = [k for k, v in last["state_dict"].items() if v.is_floating_point()]
     assert any(not torch.equal(last["state_dict"][k], ema[k]) for k in trained)
-    val = gt.FixedSet.load(out / "val.h5")  # and the validation scores are the EMA's
+    val = FixedSet.load(out / "val.h5")  # and the validation scores are the EMA's
     _, logit = gt.evaluate(model, val, batch_size=64, device=torch.device("cpu"))
     np.testing.assert_allclose(pd.read_csv(out / "oof.csv")["logit"], logit, rtol=1e-5, atol=1e-6)
 
@@ -537,7 +538,7 @@ def test_train_data_sav_through_the_cli(tmp_path, bank_path, sav_set, monkeypatc
     from gwkit.sim.recipe import EDGE_NSAMPLES, PEAK_RANGE
 
     reads, shifts = [], []
-    read, augment = TrainingData.read, gt.Augment.__call__
+    read, augment = TrainingData.read, Augment.__call__
 
     def reading(self, index):
         reads.append((len(self), list(zip(self.file_of[index].tolist(),
@@ -550,7 +551,7 @@ def test_train_data_sav_through_the_cli(tmp_path, bank_path, sav_set, monkeypatc
         return out
 
     monkeypatch.setattr(TrainingData, "read", reading)
-    monkeypatch.setattr(gt.Augment, "__call__", augmenting)
+    monkeypatch.setattr(Augment, "__call__", augmenting)
     preset = tiny_preset(tmp_path, bank_path, time_shift_p=1.0, sign_flip_p=0.0, epochs=2,
                          steps_per_epoch=4, cache_dir=str(tmp_path / "cache"))
     run(preset, "--fold", "0", "--train-data", str(sav_set))

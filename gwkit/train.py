@@ -17,10 +17,12 @@ With ``--train-data PATH ...`` (``train_data``) it trains on fixed files instead
 gwkit HDF5; read a batch at a time). Their rows are grouped by waveform and
 shared noise and the groups dealt to folds (``data_folds.csv``); fold ``k``
 validates on its groups' rows (``val_source=files``) or on the engine's set
-(``val_source=engine``, every file row trains). Each step reads the next rows of
-a seeded pass over the training rows (:func:`fixed_rows`), ``engine_fraction``
-of the batch coming from the engine, and augments them (``time_shift_p``,
-``sign_flip_p``, and in physical mode ``swap_p``, ``detector_shift_p``).
+(``val_source=engine``, every file row trains). Each step reads the next rows
+of a seeded pass over the training rows (:func:`gwkit.fold_data.fixed_rows`),
+``engine_fraction`` of the batch coming from the engine, and augments them
+(``time_shift_p``, ``sign_flip_p``, and in physical mode ``swap_p``,
+``detector_shift_p``). What each fold draws from is :mod:`gwkit.fold_data`;
+this module is the loop, the checkpoints and the command line.
 
 Outputs, all written atomically and only by rank 0::
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -229,8 +230,12 @@ def _run(cmd: list[str], cwd: Path, timeout: float) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise RuntimeError(f"{' '.join(cmd[2:5])} ... exited {done.returncode}: {tail[0]}")
+        lines = [re.sub(r"^\[rank\d+\]:\s*", "", line).strip()  # torchrun's prefix
+                 for line in (done.stderr + done.stdout).splitlines() if line.strip().strip("=-")]
+        errors = [line for line in lines if re.match(r"[\w.]*(Error|Exception): ", line)
+                  and "torch.distributed.elastic" not in line]  # the worker's, not torchrun's
+        why = (errors or lines or ["(no output)"])[-1]
+        raise RuntimeError(f"{' '.join(cmd[2:5])} ... exited {done.returncode}: {why}")
 
 
 def ddp_stage(bank_path: Path, device: torch.device, work: Path) -> Row:

@@ -168,15 +168,11 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     from gwkit.models import load_checkpoint
 
     try:
-        model, meta = load_checkpoint(checkpoint.path, map_location=device)
+        model, meta = load_checkpoint(checkpoint.path, map_location=device, input_length=nsamples)
     except (ValueError, FileNotFoundError, OSError) as exc:
         raise InferenceError(_one_line(exc)) from None
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    kwargs = meta["model"]["kwargs"]
-    length = kwargs.get("input_length")
-    if nsamples is not None and length is not None and int(length) != nsamples:
-        raise InferenceError(f"{checkpoint.path}: the model was built for rows of {length} "
-                             f"samples, the data has {nsamples}")
+    length = meta["model"]["kwargs"].get("input_length")
     probe_length = int(length or nsamples or NSAMPLES)
     with torch.inference_mode():
         out = model(torch.zeros(1, 2, probe_length, device=device))

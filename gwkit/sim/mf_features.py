@@ -40,8 +40,10 @@ Features per row (``MatchedFilter.features``):
     k (the share of the training mass prior whose best match it is). A
     Bayes-factor-like statistic: less sensitive to the bank's size than the max.
 ``mf_lse_time``
-    marginalised over templates and time (the mean over the window's grid of
-    ``exp(|z|^2 / 2)`` instead of the maximum).
+    marginalised over templates and time: the prior mean over the window's grid
+    of ``exp(|z|^2 / 2)`` instead of the maximum, the merger-time prior being
+    the recipe's uniform range widened by the detector delay
+    (:func:`merger_time_prior`).
 ``mf_template``, ``mf_mchirp``, ``mf_time``
     the best template, its chirp mass (Msun) and the merger time it implies in
     channel 0 (seconds from the row's first sample).
@@ -273,6 +275,24 @@ def _window_index(lo: float, hi: float, stride: int, nout: int) -> tuple[np.ndar
     return np.mod(j, nout), j * stride
 
 
+def merger_time_prior(merger: np.ndarray, peak_range: tuple[int, int], max_delay: float
+                      ) -> np.ndarray:
+    """Prior density (unnormalised) of the merger sample in a detector, at samples ``merger``.
+
+    The recipe puts the geocentric merger uniformly in ``peak_range``; a
+    detector sees it shifted by its delay from the Earth's centre, uniform in
+    ``[-max_delay, max_delay]`` samples for an isotropic sky (the projection
+    of a random direction on the detector's position vector is uniform). The
+    density is their convolution: a trapezoid.
+    """
+    lo, hi = peak_range
+    m = np.asarray(merger, dtype=np.float64)
+    if max_delay <= 0:
+        return ((m >= lo) & (m < hi)).astype(np.float64)
+    overlap = np.minimum(m + max_delay, hi) - np.maximum(m - max_delay, lo)
+    return np.clip(overlap, 0.0, None)
+
+
 def _refine(y, arg):
     """Parabolic peak of y (..., W) at interior argmax ``arg``: (value, fractional offset)."""
     y0 = y.gather(-1, arg[..., None])[..., 0]
@@ -293,6 +313,8 @@ class MatchedFilter(nn.Module):
             coincident within ``max_shift`` seconds).
         margin: samples added to each side of ``bank.peak_range`` (detector delays).
         max_shift: largest L1 - H1 shift in seconds (physical mode).
+        max_delay: largest delay of a detector from the Earth's centre in seconds
+            (the Earth's radius over c); sets the merger-time prior of ``lse_time``.
         template_batch: templates whose SNR series are held at once (memory).
 
     ``forward(x)`` takes ``(B, C, nsamples)`` float strain and returns a dict
@@ -302,7 +324,8 @@ class MatchedFilter(nn.Module):
     """
 
     def __init__(self, bank: FilterBank, *, mode: FilterMode = "competition", margin: int = 200,
-                 max_shift: float = 0.011, template_batch: int = 256) -> None:
+                 max_shift: float = 0.011, max_delay: float = 0.02125,
+                 template_batch: int = 256) -> None:
         super().__init__()
         if mode not in ("competition", "physical"):
             raise ValueError(f"mode must be 'competition' or 'physical', got {mode!r}")
@@ -329,6 +352,11 @@ class MatchedFilter(nn.Module):
         log_w = np.log(np.maximum(bank.weight, np.finfo(np.float64).tiny))
         self.register_buffer("log_weight", torch.as_tensor(log_w, dtype=torch.float32),
                              persistent=False)
+        merger = bank.ref_index + self.shifts[self.pad:len(self.shifts) - self.pad]
+        prior = merger_time_prior(merger, bank.peak_range, max_delay * bank.sample_rate)
+        with np.errstate(divide="ignore"):
+            self.register_buffer("log_time_prior", torch.as_tensor(
+                np.log(prior / prior.sum()), dtype=torch.float32), persistent=False)
 
         self.channels = [0, 1] if mode == "physical" else [0]
 
@@ -371,7 +399,7 @@ class MatchedFilter(nn.Module):
             log_w = self.log_weight[k0:k1]
             lse_parts.append(torch.logsumexp(val / 2 + log_w, dim=-1))
             lse_time_parts.append(torch.logsumexp(torch.logsumexp(
-                y / 2, dim=-1) - math.log(y.shape[-1]) + log_w, dim=-1))
+                y / 2 + self.log_time_prior, dim=-1) + log_w, dim=-1))
             vmax, kk = val.max(-1)
             better = vmax > best
             best = torch.where(better, vmax, best)

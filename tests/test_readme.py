@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +41,9 @@ def test_main_job_runs_as_written(tmp_path):
         assert done.returncode == 0, f"{shlex.join(step)}\n{done.stdout}\n{done.stderr}"
     submission = pd.read_csv(tmp_path / "submissions" / "submission.csv")
     assert len(submission) == 1200 and submission["target"].between(0, 1).all()
+    with np.load(tmp_path / "submissions" / "submission.logits.npz") as logits:
+        assert "hybrid/gwkit_resnet" in logits.files  # the shipped stacker was applied
     report = (tmp_path / "reports" / "demo" / "summary.md").read_text()
     pooled = float(re.search(r"\| AUC \[95% CI\] \| ([0-9.]+)", report).group(1))
-    assert pooled > 0.8  # the shipped model, not a coin
+    # the hybrid on this seeded set scores 0.855; the network alone 0.838
+    assert pooled > 0.846

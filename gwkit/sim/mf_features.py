@@ -8,9 +8,12 @@ whole test set on a laptop CPU and without LALSuite:
 
 * **Lowest rate that keeps the SNR.** Whitened IMRPhenomD templates of the
   competition's prior carry at most 1.3% of their SNR^2 above 1024 Hz (the
-  lightest binaries; 0.15% on average), so the correlation is evaluated from
-  the rfft bins below ``f_max = 1024`` Hz on a grid of ``stride = 4`` samples
-  (2048 Hz): a 4096-point inverse FFT per filter instead of 16384.
+  lightest binaries; 0.15% on average), so the correlation uses the rfft bins
+  below ``f_max`` ~ 1024 Hz only. Its output ``z`` is complex (analytic: no
+  negative frequencies), so a grid of one point per Hz of band suffices:
+  ``stride = 8`` samples (1024 Hz, a 2048-point inverse FFT per filter instead
+  of 16384) for the shipped bank (:func:`gwkit.sim.matched_filter.build_filter_bank`);
+  the reference grid is 2048 Hz (``stride = 4``).
 * **A low-rank bank.** The K filters (conjugate, normalised template spectra)
   span few dimensions: a truncated SVD ``F = C B`` (C: K x r coefficients,
   B: r x M basis spectra) with ``r`` ~ 100 reproduces every filter of a
@@ -18,8 +21,8 @@ whole test set on a laptop CPU and without LALSuite:
   data are correlated with the r basis spectra only (r inverse FFTs), and each
   template's SNR series in the merger window is the matrix product ``C z_B``.
 * **Only the merger window.** ``|z|`` is formed for the shifts that put the
-  merger in ``peak_range`` widened by ``margin`` (detector delays), ~510 grid
-  points instead of 4096.
+  merger in ``peak_range`` widened by ``margin`` (detector delays), ~260 grid
+  points of the 2048.
 
 :class:`FilterBank` is that compressed bank as data (HDF5: masses, prior
 weights, the SVD factors; a few MB, no LALSuite needed to load or use it).

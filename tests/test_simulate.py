@@ -41,6 +41,30 @@ def test_cli_hdf5_physical_independent(tmp_path):
     assert np.all(sig.snr_ch1 > 0)
 
 
+def test_cli_sav_writes_the_course_layout_reproducibly(tmp_path):
+    """``--format sav``: one ``train_ts_<k>.sav`` = [X, y] + ``train_params_<k>.sav`` per SNR."""
+    from gwkit.data import load_sav_block, load_sav_params
+
+    args = ("--format", "sav", "--draw", "independent", "--per-snr", "8", "--nnoise", "2")
+    a, b = _run(tmp_path, "a", *args), _run(tmp_path, "b", *args)
+    assert sorted(p.name for p in a.iterdir()) == ["train_params_0.sav", "train_params_1.sav",
+                                                   "train_ts_0.sav", "train_ts_1.sav"]
+    for name in ("train_ts_0.sav", "train_params_1.sav"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    for k, snr in enumerate((5.0, 25.0)):  # the --snr order of _run
+        x, y = load_sav_block(a / f"train_ts_{k}.sav")
+        records = load_sav_params(a / f"train_params_{k}.sav")
+        assert x.shape == (8, 2, 16384) and x.dtype == np.float64 and y.sum() == 4
+        assert [r is None for r in records] == (y == 0).tolist()
+        signals = [r for r in records if r is not None]
+        assert {r["snr"] for r in signals} == {snr}
+        assert all(10240 <= r["peak_index"] < 11878 for r in signals)
+        ids = [r["waveform_id"] for r in signals]
+        assert sorted(ids.count(i) for i in set(ids)) == [2, 2]  # 2 waveforms x 2 noise draws
+        same = [r for r in signals if r["waveform_id"] == ids[0]]
+        assert same[0] == same[1]  # a waveform's copies carry one record
+
+
 def test_bank_subcommand(tmp_path, capsys):
     assert simulate.main(["bank", "--n", "3", "--out", str(tmp_path / "b.h5"), "--workers", "1",
                           "--no-progress"]) == 0

@@ -48,11 +48,13 @@ def count_flops(model: torch.nn.Module, input_length: int) -> int:
 
 
 def train_throughput(
-    model: torch.nn.Module, device: torch.device, batch: int, steps: int, input_length: int
+    model: torch.nn.Module, device: torch.device, batch: int, steps: int,
+    input_shape: tuple[int, ...],
 ) -> float:
-    """Forward+backward samples per second (one warm-up step, then ``steps`` timed steps)."""
+    """Forward+backward samples per second on ``(batch, *input_shape)`` inputs (one warm-up
+    step, then ``steps`` timed steps)."""
     model = model.to(device).train()
-    x = torch.randn(batch, 2, input_length, device=device)
+    x = torch.randn(batch, *input_shape, device=device)
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
@@ -84,7 +86,7 @@ def benchmark(
         }
         for device in devices:
             row[f"{device.type}_samples_per_s"] = train_throughput(
-                model, device, batch, steps, input_length
+                model, device, batch, steps, (2, input_length)
             )
         rows.append(row)
         print(_format_row(row, devices), flush=True)
@@ -107,29 +109,6 @@ def frontend_throughput(
             cqt(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-    return batch * steps / (time.perf_counter() - start)
-
-
-def backbone_throughput(
-    model: torch.nn.Module, device: torch.device, batch: int, steps: int,
-    image_shape: tuple[int, int, int],
-) -> float:
-    """Forward+backward samples per second of a 2-D backbone on ``(batch, *image_shape)`` images."""
-    model = model.to(device).train()
-    x = torch.randn(batch, *image_shape, device=device)
-
-    def step() -> None:
-        model.zero_grad(set_to_none=True)
-        model(x).float().sum().backward()
-
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
     return batch * steps / (time.perf_counter() - start)
 
 
@@ -166,7 +145,8 @@ def benchmark_2d(
             "gflops_per_sample": counter.get_total_flops() / 1e9,
         }
         for device in devices:
-            row[f"{device.type}_samples_per_s"] = backbone_throughput(
+            # the backbone alone, on CQT images
+            row[f"{device.type}_samples_per_s"] = train_throughput(
                 model, device, batch, steps, image_shape
             )
         rows.append(row)

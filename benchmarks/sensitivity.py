@@ -51,7 +51,7 @@ from gwkit.data import write_hdf5
 from gwkit.devices import pick_device
 from gwkit.evaluate import open_data
 from gwkit.evaluation import ScoreSet, write_report
-from gwkit.inference import ensemble, score_runs
+from gwkit.inference import TTA_CHOICES, ensemble, score_runs
 from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import cached_filter_bank
 from gwkit.sim.mf_features import FilterBank
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                         "optionally labelled; RUN+RUN scores the mean logit of several runs "
                         "as one column (e.g. ens=weights/a+weights/b). A single run with a "
                         "stacker.json also gets its hybrid column LABEL+mf")
-    p.add_argument("--tta", choices=("none", "flip", "all"), default="none",
+    p.add_argument("--tta", choices=TTA_CHOICES, default="none",
                    help="test-time augmentation of the runs (as in gwkit.predict)")
     p.add_argument("--per-snr", type=int, default=400, help="rows per SNR (default 400: 4800 rows)")
     p.add_argument("--nnoise", type=int, default=1, help="noise realisations per waveform (default 1)")

@@ -51,6 +51,7 @@ import pandas as pd
 from gwkit.data.columns import upgrade_labelled
 from gwkit.evaluation import FPRS, ScoreSet, slug, write_report
 from gwkit.fileio import atomic_write, check_writable
+from gwkit.inference import ENSEMBLE_CHOICES, TTA_CHOICES
 
 __all__ = ["load_labels", "load_scores", "open_data", "score_runs", "score_matched_filter", "main"]
 
@@ -319,9 +320,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fpr", type=float, default=0.01, help="target FPR for the chosen threshold")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates for the AUC CI")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--ensemble", choices=("logit", "mean", "rank"), default="logit",
+    p.add_argument("--ensemble", choices=ENSEMBLE_CHOICES, default="logit",
                    help="how a run's folds combine (gwkit.inference.ensemble; default: mean logit)")
-    p.add_argument("--tta", choices=("none", "flip", "all"), default="none")
+    p.add_argument("--tta", choices=TTA_CHOICES, default="none")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
     p.add_argument("--workers", type=int, default=1, help="processes for a bank build")

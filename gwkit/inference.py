@@ -43,6 +43,7 @@ __all__ = [
     "ensemble",
     "find_checkpoints",
     "load_detector",
+    "one_line",
     "predict_logits",
     "score_runs",
     "submission_target",
@@ -170,7 +171,7 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     try:
         model, meta = load_checkpoint(checkpoint.path, map_location=device, input_length=nsamples)
     except (ValueError, FileNotFoundError, OSError) as exc:
-        raise InferenceError(_one_line(exc)) from None
+        raise InferenceError(one_line(exc)) from None
     config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     length = meta["model"]["kwargs"].get("input_length")
     probe_length = int(length or nsamples or NSAMPLES)
@@ -183,7 +184,8 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     return Detector(checkpoint, model, config, None if length is None else int(length), outputs)
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
+    """An exception's message on one line (its lines joined by '; '), for command lines."""
     return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 

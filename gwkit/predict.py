@@ -54,6 +54,7 @@ from gwkit.inference import (
     InferenceError,
     ensemble,
     find_checkpoints,
+    one_line,
     score_runs,
     submission_target,
 )
@@ -188,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         x = load_test_npy(data_path, layout="flat")
         device = pick_device(args.device)
     except (OSError, ValueError, DeviceError) as exc:  # DataError, InferenceError: ValueErrors
-        raise _fail(_one_line(exc)) from None
+        raise _fail(one_line(exc)) from None
     n = x.shape[0]
     run_dirs: dict[str, Path] = {}
     for ck in checkpoints:
@@ -204,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    for run, folds in fold_logits.items()}
         hybrid = stacked_logits(stackers, network, x, device=device) if stackers else {}
     except (InferenceError, StackError) as exc:
-        raise _fail(_one_line(exc)) from None
+        raise _fail(one_line(exc)) from None
     groups = [[hybrid[run]] if run in hybrid else list(folds.values())
               for run, folds in fold_logits.items()]
     score = ensemble(groups, args.ensemble)
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             np.savez(tmp, **arrays)
         write_submission(out, target, n_expected=n, provenance=provenance)
     except (SubmissionError, OSError) as exc:
-        raise _fail(f"refusing to write {out}: {_one_line(exc)}") from None
+        raise _fail(f"refusing to write {out}: {one_line(exc)}") from None
     print(f"wrote {out} ({n} rows), {out.with_name(out.stem + '.provenance.json').name} and "
           f"{logits_path(out).name}")
 
@@ -247,9 +248,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               + ("n/a (runs lack oof.csv or do not share OOF ids)" if ens is None else f"{ens:.5f}"))
     return 0
 
-
-def _one_line(err: BaseException) -> str:
-    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

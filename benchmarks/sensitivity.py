@@ -56,7 +56,7 @@ from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import cached_filter_bank
 from gwkit.sim.mf_features import FilterBank
 from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
-from gwkit.stack import Stacker, feature_table, find_stacker, matched_filter_features
+from gwkit.stack import Stacker, feature_table, find_stacker, matched_filter_features, stacker_bank
 
 
 def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, workers: int) -> tuple[Path, float]:
@@ -113,9 +113,8 @@ def filter_bank(args: argparse.Namespace, stackers: dict[str, Path]) -> Path:
     """The filter bank the matched-filter columns use: ``--filter-bank``, a stacker's, or built."""
     if args.filter_bank:
         return Path(args.filter_bank)
-    if stackers:
-        path = next(iter(stackers.values()))
-        return Stacker.load(path).bank_path(path)
+    if (path := stacker_bank(stackers)) is not None:
+        return path
     return cached_filter_bank(args.cache, min_match=args.min_match, seed=args.bank_seed,
                               workers=args.workers, progress=True)
 

@@ -429,10 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sets.append(_set_from_labels(name, data_labels, score,
                                          f"{run}: hybrid ({stackers[run]}) on {args.data}"))
     if args.matched_filter:
-        from gwkit.stack import Stacker
+        from gwkit.stack import stacker_bank
 
-        bank = args.filter_bank or (None if not stackers else str(
-            Stacker.load(next(iter(stackers.values()))).bank_path(next(iter(stackers.values())))))
+        bank = args.filter_bank or stacker_bank(stackers)
         feats, bank_path = score_matched_filter(
             x, filter_bank=bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
             workers=args.workers)

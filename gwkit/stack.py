@@ -41,8 +41,12 @@ __all__ = [
     "StackError",
     "compress",
     "feature_table",
+    "find_stacker",
     "fit_stacker",
+    "matched_filter_features",
     "row_groups",
+    "stacked_logits",
+    "stacker_bank",
 ]
 
 STACKER_FILE = "stacker.json"
@@ -251,6 +255,13 @@ def find_stacker(run_dir: str | os.PathLike) -> Path | None:
     """``<run_dir>/stacker.json`` when it exists."""
     path = Path(run_dir) / STACKER_FILE
     return path if path.is_file() else None
+
+
+def stacker_bank(stackers: Mapping[str, Path]) -> Path | None:
+    """The (checked) filter bank of the first of ``stackers`` (``{run: stacker.json}``), or None."""
+    for path in stackers.values():
+        return Stacker.load(path).bank_path(path)
+    return None
 
 
 def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode: str,

@@ -20,13 +20,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     from gwkit.engine import Sampler
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from gwkit.engine import Sampler
+
+import torch
 
 from gwkit.fileio import atomic_write
 from gwkit.sim.bank import build_bank, load_bank

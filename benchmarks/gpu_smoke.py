@@ -52,14 +52,15 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     from gwkit.config import TrainConfig, load_preset
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from gwkit.config import TrainConfig, load_preset
+
+import numpy as np
+import torch
 
 from gwkit.devices import pick_device
 from gwkit.fileio import atomic_write

@@ -22,13 +22,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     import gwkit  # noqa: F401
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
 
 from gwkit.fileio import atomic_write
 from gwkit.sim.mf_features import FilterBank, MatchedFilter

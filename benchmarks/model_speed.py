@@ -26,14 +26,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     import gwkit.models as gm
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gwkit.models as gm
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from gwkit.fileio import atomic_write
 

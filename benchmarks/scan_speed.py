@@ -24,13 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     import gwkit.scan as gs
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gwkit.scan as gs
+
+import torch
 
 from gwkit.fileio import atomic_write
 from gwkit.strain.gwosc import read_gwosc

@@ -47,10 +47,12 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch  # noqa: E402  (after gwkit: it sets OMP_WAIT_POLICY first)
+
 from gwkit.data import write_hdf5
 from gwkit.devices import pick_device
 from gwkit.evaluate import open_data
-from gwkit.evaluation import ScoreSet, write_report
+from gwkit.evaluation import ScoreSet, bootstrap_auc_difference, write_report
 from gwkit.inference import TTA_CHOICES, ensemble, score_runs
 from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import cached_filter_bank
@@ -109,6 +111,24 @@ def table(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def paired_table(sets: list[ScoreSet], reference: str, n_boot: int) -> tuple[str, dict]:
+    """Every set's AUC minus ``reference``'s on the same rows, grouped paired bootstrap CI."""
+    ref = next((s for s in sets if s.name == reference), None)
+    if ref is None:
+        return f"(no set named {reference} to pair with)", {}
+    lines = [f"paired with {reference} (same rows; 95% CI of the difference, waveforms resampled "
+             "together)"]
+    out = {}
+    for s in sets:
+        if s is ref:
+            continue
+        diff, lo, hi = bootstrap_auc_difference(s.y, s.score, ref.score, n_boot=n_boot,
+                                                groups=s.groups)
+        out[s.name] = {"auc_difference": diff, "ci95": [lo, hi]}
+        lines.append(f"  {s.name:<24}{diff:+.4f}  [{lo:+.4f}, {hi:+.4f}]")
+    return "\n".join(lines), out
+
+
 def filter_bank(args: argparse.Namespace, stackers: dict[str, Path]) -> Path:
     """The filter bank the matched-filter columns use: ``--filter-bank``, a stacker's, or built."""
     if args.filter_bank:
@@ -145,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=Path("cache"))
     p.add_argument("--out", type=Path, default=Path("reports") / "sensitivity")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--pair-with", default="mf_bayes",
+                   help="the set every other one is paired with (AUC difference, paired CI)")
     args = p.parse_args(argv)
     if args.no_mf and not args.runs:
         raise SystemExit("sensitivity: nothing to score (give --runs or drop --no-mf)")
@@ -164,13 +186,16 @@ def main(argv: list[str] | None = None) -> int:
 
     specs = [parse_run_spec(spec) for spec in args.runs]
     network: dict[str, np.ndarray] = {}  # each run scored once even if named in several columns
+    per_1200: dict[str, float] = {}  # inference seconds per 1,200 rows, measured in this run
     t0 = time.perf_counter()
     for _, runs in specs:
         for run in runs:
             if run not in network:
+                t_run = time.perf_counter()
                 (folds,) = score_runs([run], x, tta=args.tta, batch_size=args.batch_size,
                                       device=device, data_mode=args.mode).values()
                 network[run] = ensemble([list(folds.values())], "logit")
+                per_1200[run] = (time.perf_counter() - t_run) * 1200 / len(labels)
     seconds["runs"] = time.perf_counter() - t0
     stackers = {run: s for run in network if (s := find_stacker(Path(run)))}
     bank_info, mf = None, None
@@ -181,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         mf = matched_filter_features(bank_path, x, mode=args.mode, device=device, progress=True)
         seconds["matched_filter"] = time.perf_counter() - t0
+        per_1200["matched_filter"] = seconds["matched_filter"] * 1200 / len(labels)
         bank = FilterBank.load(bank_path)
         bank_info = {"path": str(bank_path), "templates": len(bank), "rank": bank.rank,
                      **{k: v for k, v in bank.info.items() if k.startswith("fitting_factor")}}
@@ -203,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                           title=f"Sensitivity: {path.name}", extra={"data": str(path)})
     seconds["report"] = time.perf_counter() - t0
     reports = report["sets"]
+    paired_text, paired = paired_table(sets, args.pair_with, args.bootstrap)
     result = {
         "data": str(path), "rows": int(len(labels)), "mode": args.mode, "per_snr": args.per_snr,
         "nnoise": args.nnoise, "seed": args.seed, "bank": bank_info,
@@ -210,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
                      "tpr_at_fpr": {f: t["tpr"] for f, t in r.get("tpr_at_fpr", {}).items()}}
                  for n, r in reports.items()},
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "paired": {"reference": args.pair_with, "sets": paired},
+        "inference_s_per_1200_rows": {k: round(v, 2) for k, v in per_1200.items()},
+        "device": str(device), "torch_threads": torch.get_num_threads(),
         "report": str(args.out),
     }
     if args.json:
@@ -220,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"filter bank {bank_info['path']}: {bank_info['templates']} templates (rank "
               f"{bank_info['rank']}), mean fitting factor {bank_info.get('fitting_factor_mean')}")
     print(table(reports))
+    print(paired_text)
+    print(f"inference cost per 1,200 rows on {device} ({torch.get_num_threads()} threads; the "
+          "hybrid costs its run plus the matched filter): " + ", ".join(
+              f"{k} {v:.2f} s" for k, v in per_1200.items()))
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()))
     print(f"report: {args.out}/summary.md")
     return 0

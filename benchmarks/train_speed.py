@@ -25,15 +25,16 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
+# gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
     import gwkit.train as gt
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import gwkit.train as gt
+
+import numpy as np
+import torch
+import torch.nn.functional as F
 
 from gwkit.config import TrainConfig, load_preset
 from gwkit.engine import Augment, AugmentConfig

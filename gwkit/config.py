@@ -62,6 +62,11 @@ class TrainConfig:
     # --- model
     model: str = "resnet1d_tiny"  # gwkit.models name (see gwkit.models.list_models())
     model_kwargs: dict = field(default_factory=dict)  # constructor arguments, e.g. {frontend: {decimate: 4}}
+    init_from: str | None = None  # checkpoint whose weights start the model (fine-tuning; same architecture)
+    # --- distillation (gwkit.teacher)
+    teacher: str | None = None  # checkpoint (.pt) or filter bank (.h5: the log Bayes factor) giving soft labels
+    distill: float = 0.0  # weight of the teacher's soft labels in the loss (0: labels only, 1: teacher only)
+    teacher_batches: int = 16  # engine batches the teacher is calibrated on, per fold
     # --- data
     mode: Literal["competition", "physical"] = "competition"  # training channel layout (sim recipe)
     bank: str | None = None  # waveform bank HDF5; None: build and cache bank_size entries in cache_dir
@@ -139,7 +144,7 @@ def _check_config(cfg: TrainConfig) -> None:
     """ConfigError naming the first bad value."""
     from gwkit.engine.snr import parse_snr
 
-    positive = ("bank_size", "n_folds", "n_mass_bins", "val_per_snr", "epochs",
+    positive = ("bank_size", "n_folds", "n_mass_bins", "val_per_snr", "epochs", "teacher_batches",
                 "steps_per_epoch", "batch_size", "eval_batch_size")
     for key in positive:
         if getattr(cfg, key) < 1:
@@ -157,7 +162,9 @@ def _check_config(cfg: TrainConfig) -> None:
     for key in ("ema", "beta1", "beta2"):
         if not 0 <= getattr(cfg, key) < 1:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must lie in [0, 1)")
-    for key in ("signal_fraction", "sign_flip_p", "swap_p", "detector_shift_p", "time_shift_p",
+    if cfg.distill > 0 and not cfg.teacher:
+        raise ConfigError(f"distill={cfg.distill}: needs a teacher (a checkpoint or filter bank)")
+    for key in ("distill", "signal_fraction", "sign_flip_p", "swap_p", "detector_shift_p", "time_shift_p",
                 "engine_fraction"):
         if not 0 <= getattr(cfg, key) <= 1:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must be a probability in [0, 1]")

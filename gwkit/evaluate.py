@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.core.text import plain_doc
 from gwkit.data.columns import upgrade_labelled
 from gwkit.evaluation import FPRS, ScoreSet, slug, write_report
 from gwkit.fileio import atomic_write, check_writable
@@ -127,9 +128,26 @@ def _h5_labels(path: Path) -> pd.DataFrame:
     return table
 
 
+def _with_waveform_groups(table: pd.DataFrame, params: Path) -> pd.DataFrame:
+    """``table`` with the ``waveform_id`` of ``params`` (a set's params.csv) when it lacks one.
+
+    The competition reuses each waveform with 25 noise draws: without the
+    groups, a bootstrap treats copies of one waveform as independent rows.
+    """
+    if "waveform_id" in table or not params.is_file() or "id" not in table:
+        return table
+    extra = _read_table(params, "parameters", usecols=lambda c: c in ("id", "waveform_id"))
+    if {"id", "waveform_id"} <= set(extra.columns):
+        table = table.merge(extra, on="id", how="left")
+    return table
+
+
 def load_labels(path: str | Path) -> pd.DataFrame:
-    """Labels ``id, label[, snr_group][, waveform_id]`` from a CSV, a gwkit .h5 or a .npy's
-    labels.csv (legacy ``target``, ``snr`` columns read as these)."""
+    """Labels ``id, label[, snr_group][, waveform_id]`` from a CSV, a gwkit .h5, a .npy's
+    labels.csv or a set's folder (legacy ``target``, ``snr`` columns read as these).
+
+    The waveform groups come from the file itself or from ``params.csv`` beside it.
+    """
     path = Path(path)
     if not path.exists():
         raise EvaluateError(f"labels {path} do not exist")
@@ -141,14 +159,9 @@ def load_labels(path: str | Path) -> pd.DataFrame:
         csv = folder / "labels.csv"
         if not csv.is_file():
             raise EvaluateError(f"{path}: no labels.csv beside it")
-        table = _read_table(csv, "labels")
-        params = folder / "params.csv"
-        if "waveform_id" not in table and params.is_file():
-            extra = _read_table(params, "parameters", usecols=lambda c: c in ("id", "waveform_id"))
-            if {"id", "waveform_id"} <= set(extra.columns):
-                table = table.merge(extra, on="id", how="left")
+        table = _with_waveform_groups(_read_table(csv, "labels"), folder / "params.csv")
     elif suffix == ".csv":
-        table = _read_table(path, "labels")
+        table = _with_waveform_groups(_read_table(path, "labels"), path.parent / "params.csv")
     else:
         raise EvaluateError(f"labels {path}: expected .csv, .h5/.hdf5 or .npy")
     table, column = _labelled(table)
@@ -160,11 +173,23 @@ def load_labels(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def open_data(path: str | Path):
-    """(strain (N, 2, L) array-like read lazily, labels table, file attributes) of a labelled set."""
-    path = Path(path)
+def _set_file(path: Path) -> Path:
+    """The data file a path names: itself, or a set folder's test.npy or only .h5 file."""
     if not path.exists():
         raise EvaluateError(f"data {path} does not exist")
+    if not path.is_dir():
+        return path
+    candidates = [path / "test.npy"] if (path / "test.npy").is_file() else sorted(
+        p for p in path.iterdir() if p.suffix.lower() in (".h5", ".hdf5") and p.is_file())
+    if len(candidates) != 1:
+        raise EvaluateError(f"data {path}: a folder must hold test.npy or exactly one .h5 set "
+                            f"(found {len(candidates)} .h5 files)")
+    return candidates[0]
+
+
+def open_data(path: str | Path):
+    """(strain (N, 2, L) array-like read lazily, labels table, file attributes) of a labelled set."""
+    path = _set_file(Path(path))
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
         import h5py
@@ -299,7 +324,7 @@ def _write_scores(path: Path, labels: pd.DataFrame, score: np.ndarray, **extra) 
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gwkit.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m gwkit.evaluate", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scores", nargs="+", default=[], metavar="CSV", help="score CSVs")
     p.add_argument("--labels", default=None, help="labels: .csv, .h5, or .npy with labels.csv")
@@ -322,11 +347,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--ensemble", choices=ENSEMBLE_CHOICES, default="logit",
                    help="how a run's folds combine (gwkit.inference.ensemble; default: mean logit)")
-    p.add_argument("--tta", choices=TTA_CHOICES, default="none")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--tta", choices=TTA_CHOICES, default="none",
+                   help="test-time augmentation of --runs: flip (sign), all (+ detector swap in "
+                        "physical mode); default none")
+    p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass of --runs")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
     p.add_argument("--workers", type=int, default=1, help="processes for a bank build")
-    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--no-plots", action="store_true", help="write report.json and summary.md only")
     return p
 
 
@@ -396,9 +423,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     computed: dict[str, tuple[np.ndarray, dict]] = {}
     data_mode = attrs.get("mode")
     mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
-    from gwkit.devices import pick_device
+    from gwkit.devices import pick_device, set_cpu_threads
 
     device = str(pick_device(args.device))
+    if args.runs or args.matched_filter:
+        print(f"device {device}; {set_cpu_threads()}", flush=True)
     stackers: dict[str, Path] = {}
     if args.runs:
         from gwkit.inference import find_checkpoints

@@ -44,6 +44,7 @@ __all__ = [
     "threshold_at_fpr",
     "tpr_at_fpr",
     "confusion",
+    "bootstrap_auc_difference",
     "efficiency",
     "evaluate_set",
     "summary_markdown",
@@ -177,6 +178,55 @@ def bootstrap_auc(
     return float(lo), float(hi)
 
 
+def bootstrap_auc_difference(
+    y: np.ndarray,
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: np.ndarray | None = None,
+    chunk: int = 100,
+) -> tuple[float, float, float]:
+    """``(AUC_a - AUC_b, lo, hi)``: two detectors paired on the same rows, percentile CI.
+
+    Each replicate resamples the rows once (a waveform's signal rows
+    together, as :func:`bootstrap_auc`) and scores both detectors on that
+    same resample, so the interval is of the difference itself: far narrower
+    than the two AUCs' own intervals when the detectors agree on most rows.
+    """
+    y = np.asarray(y).astype(int).ravel()
+    a = np.asarray(score_a, dtype=np.float64).ravel()
+    b = np.asarray(score_b, dtype=np.float64).ravel()
+    if not y.size == a.size == b.size:
+        raise ValueError(f"y has {y.size} rows, the scores {a.size} and {b.size}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    diff = roc_auc(y, a) - roc_auc(y, b)
+    if np.unique(y).size < 2 or n_boot < 1:
+        return diff, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    cluster = _cluster_ids(y, groups)
+    ncl = int(cluster.max()) + 1
+    sides = []
+    for score in (a, b):
+        order, starts = _sorted_groups(score)
+        sides.append(((y[order] == 1).astype(np.float64), cluster[order], starts))
+    out = []
+    for b0 in range(0, n_boot, chunk):
+        nb = min(chunk, n_boot - b0)
+        counts = rng.multinomial(ncl, np.full(ncl, 1.0 / ncl), size=nb).astype(np.float64)
+        auc_a, auc_b = (_auc_weighted(pos, counts[:, cl], starts) for pos, cl, starts in sides)
+        out.append(auc_a - auc_b)
+    d = np.concatenate(out)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return diff, math.nan, math.nan
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
+    return diff, float(lo), float(hi)
+
+
 def threshold_at_fpr(y: np.ndarray, score: np.ndarray, fpr: float) -> float:
     """The lowest threshold (a noise score) such that FPR = P(noise score > t) <= ``fpr``.
 
@@ -264,6 +314,9 @@ def evaluate_set(
                       efficiency(y, score, s.snr_group, threshold_at_fpr(y, score, f)).items()}
             for f in sorted({*fprs, target_fpr}, reverse=True)
         }
+        signal = y == 1
+        out["efficiency_signals"] = {_key(k): int(np.sum(signal & (s.snr_group == k)))
+                                     for k in np.unique(s.snr_group[signal])}
     return out
 
 
@@ -284,6 +337,7 @@ def summary_markdown(reports: dict[str, dict], *, title: str = "Evaluation repor
                  [f"{r['n']} ({r['n_signal']} / {r['n_noise']})" for r in reports.values()]))
     rows.append(("AUC [95% CI]", [
         f"{_fmt(r['auc'])} [{_fmt(r['auc_ci95'][0], 3)}, {_fmt(r['auc_ci95'][1], 3)}]"
+        + ("" if r.get("bootstrap", {}).get("grouped", True) else " ind.")
         for r in reports.values()]))
     snrs = sorted({float(k) for r in reports.values() for k in r.get("per_snr_auc", {})})
     for snr in snrs:
@@ -316,6 +370,10 @@ def summary_markdown(reports: dict[str, dict], *, title: str = "Evaluation repor
     lines = [f"# {title}", "", "| metric | " + " | ".join(names) + " |",
              "| --- |" + " --- |" * len(names)]
     lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    if not all(r.get("bootstrap", {}).get("grouped", True) for r in reports.values()):
+        lines += ["", "CI marked ind.: no waveform groups were found (no waveform_id column, "
+                  "params.csv or HDF5 params), so the bootstrap assumes independent rows; "
+                  "copies of one waveform make that interval too narrow."]
     lines += ["", "Per-SNR AUC: that SNR's signals against all noise rows. "
               "TPR marked * : fewer than 1/FPR noise rows, so the threshold is the largest "
               "noise score. accuracy @ 0.5 only for scores in [0, 1]."]
@@ -344,6 +402,14 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _snr_style(i: int) -> dict:
+    """Line colour and style of the i-th SNR: ten distinct colours, then dashed."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"].colors
+    return dict(color=colours[i % 10], ls="-" if i < 10 else "--")
+
+
 def plot_roc_per_snr(s: ScoreSet, path: str | Path) -> Path:
     """ROC of each SNR group (its signals against all noise) and the pooled ROC, on one figure.
 
@@ -355,27 +421,26 @@ def plot_roc_per_snr(s: ScoreSet, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     noise = s.y == 0
     snrs = np.unique(s.snr_group[s.y == 1]) if s.snr_group is not None else np.array([])
-    cmap = plt.get_cmap("viridis")
+    floor = 1.0 / max(int(noise.sum()), 1)  # the smallest FPR these noise rows resolve
     curves = []
     for i, snr in enumerate(snrs):
         rows = noise | ((s.y == 1) & (s.snr_group == snr))
         fpr, tpr, _ = roc_curve(s.y[rows], s.score[rows])
         auc = roc_auc(s.y[rows], s.score[rows])
-        curves.append((fpr, tpr, f"SNR {snr:g} (AUC {auc:.3f})",
-                       dict(color=cmap(i / max(len(snrs) - 1, 1)), lw=1.3)))
+        curves.append((fpr, tpr, f"SNR {snr:g} (AUC {auc:.3f})", dict(_snr_style(i), lw=1.3)))
     fpr, tpr, _ = roc_curve(s.y, s.score)
     curves.append((fpr, tpr, f"all (AUC {roc_auc(s.y, s.score):.3f})",
                    dict(color="k", lw=2, ls="--")))
     for ax, log in zip(axes, (False, True)):
         for f, t, label, style in curves:
-            ax.plot(np.maximum(f, 1e-4) if log else f, t, label=label, **style)
-        ax.plot([1e-4 if log else 0, 1], [1e-4 if log else 0, 1], color="0.6", lw=0.8, ls=":")
+            ax.plot(np.maximum(f, floor) if log else f, t, label=label, **style)
+        ax.plot([floor if log else 0, 1], [floor if log else 0, 1], color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.set_ylim(0, 1.01)
         if log:
             ax.set_xscale("log")
-            ax.set_xlim(max(1.0 / max(int(noise.sum()), 1), 1e-4), 1)
+            ax.set_xlim(floor, 1)
         else:
             ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
@@ -390,18 +455,19 @@ def plot_roc_pooled(sets: Sequence[ScoreSet], path: str | Path) -> Path:
 
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    floor = 1.0 / max(min(int(np.sum(s.y == 0)) for s in sets), 1)  # smallest resolved FPR
     for s in sets:
         fpr, tpr, _ = roc_curve(s.y, s.score)
         label = f"{s.name} (AUC {roc_auc(s.y, s.score):.4f})"
         axes[0].plot(fpr, tpr, label=label)
-        axes[1].plot(np.maximum(fpr, 1e-4), tpr, label=label)
+        axes[1].plot(np.maximum(fpr, floor), tpr, label=label)
     for ax in axes:
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.grid(alpha=0.3)
     axes[0].plot([0, 1], [0, 1], color="0.6", lw=0.8, ls=":")
     axes[1].set_xscale("log")
-    axes[1].set_xlim(1e-4, 1)
+    axes[1].set_xlim(floor, 1)
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle("pooled ROC")
     return _save(fig, Path(path))
@@ -417,14 +483,18 @@ def plot_efficiency(reports: dict[str, dict], path: str | Path) -> Path:
         for j, (f, curve) in enumerate(sorted(r.get("efficiency", {}).items(),
                                               key=lambda kv: -float(kv[0]))):
             snr = np.array([float(k) for k in curve])
-            ax.plot(snr, list(curve.values()), marker="o", ms=3, ls=styles[j % len(styles)],
-                    color=colors[i % len(colors)], label=f"{name}, FPR {f}")
+            tpr = np.array(list(curve.values()))
+            n = np.array([r.get("efficiency_signals", {}).get(k, 0) for k in curve], float)
+            err = np.sqrt(tpr * (1 - tpr) / np.maximum(n, 1)) * (n > 0)  # binomial, 1 sigma
+            ax.errorbar(snr, tpr, yerr=err, marker="o", ms=3, capsize=2, ls=styles[j % len(styles)],
+                        color=colors[i % len(colors)], label=f"{name}, FPR {f}")
     ax.set_xlabel("network SNR (nominal)")
     ax.set_ylabel("true positive rate (efficiency)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("detection efficiency at fixed false positive rate")
+    ax.set_title("detection efficiency at fixed false positive rate\n"
+                 "(bars: 1 sigma binomial over the SNR's signal rows)", fontsize=10)
     return _save(fig, Path(path))
 
 
@@ -440,10 +510,9 @@ def plot_histograms(s: ScoreSet, path: str | Path, *, bins: int = 60) -> Path:
         ax.hist(sig, bins=edges, histtype="step", color="k", lw=1.8, label=f"signal ({sig.size})")
     if s.snr_group is not None and sig.size:
         snrs = np.unique(s.snr_group[s.y == 1])
-        cmap = plt.get_cmap("viridis")
         for i, snr in enumerate(snrs):
             ax.hist(s.score[(s.y == 1) & (s.snr_group == snr)], bins=edges, histtype="step", lw=0.9,
-                    color=cmap(i / max(len(snrs) - 1, 1)), label=f"SNR {snr:g}")
+                    label=f"SNR {snr:g}", **_snr_style(i))
     ax.set_yscale("log")
     ax.set_xlabel("score")
     ax.set_ylabel("rows")

@@ -52,7 +52,7 @@ __all__ = [
     "uses_engine",
 ]
 
-TRAIN_STREAM, VAL_STREAM, TORCH_STREAM, ORDER_STREAM = 0, 1, 2, 3  # seed-derivation keys
+TRAIN_STREAM, VAL_STREAM, TORCH_STREAM, ORDER_STREAM, TEACHER_STREAM = 0, 1, 2, 3, 4  # seed keys
 
 
 class RunError(RuntimeError):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gwkit.core.text import plain_doc
 from gwkit.data.competition import DataError, load_competition_file
 from gwkit.data.duplicates import duplicate_groups
 from gwkit.fileio import atomic_write, check_writable
@@ -100,6 +101,15 @@ class Report:
         lines.append(f"rows sharing identical channel-1 noise: {sum(len(g) for g in shared)} in "
                      f"{len(shared)} groups" + (f" (first: {shared[0][:6]})" if shared else ""))
         lines.append(f"suggested simulation mode: {self.suggested_mode}")
+        lines += [
+            "columns: std(mid) / std(all): median per-row standard deviation in the middle "
+            "(tapered ends excluded) / over the whole row (whitened noise: ~1.00 / ~0.96);",
+            "  excess(median): median over rows of the peak band-passed power in the merger "
+            "window (excess_power; noise ~1.3); noise(median): "
+            "the same for simulated whitened noise;",
+            "  >noise p99: share of rows above that noise's 99th percentile (noise alone: ~0.01); "
+            "signal?: clearly more than 0.01, so the channel carries signals.",
+        ]
         return "\n".join(lines)
 
 
@@ -137,7 +147,7 @@ def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gwkit.inspect", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m gwkit.inspect", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="test.npy, a course .sav block or a gwkit .h5 file")
     p.add_argument("--noise-rows", type=int, default=300, help="simulated noise rows for the reference")

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.data.columns import read_oof
-from gwkit.devices import DeviceError, pick_device
+from gwkit.devices import DeviceError, pick_device, set_cpu_threads
 from gwkit.fileio import atomic_path, check_writable
 from gwkit.inference import (
     ENSEMBLE_CHOICES,
@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_path = locate_data(args.data)
         x = load_test_npy(data_path, layout="flat")
         device = pick_device(args.device)
+        threads = set_cpu_threads()
     except (OSError, ValueError, DeviceError) as exc:  # DataError, InferenceError: ValueErrors
         raise _fail(one_line(exc)) from None
     n = x.shape[0]
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ck in checkpoints:
         run_dirs.setdefault(ck.run, ck.run_dir)
     stackers = {run: p for run, d in run_dirs.items() if args.stack and (p := find_stacker(d))}
-    print(f"test data: {data_path} ({n} samples); device: {device}; {len(checkpoints)} "
+    print(f"test data: {data_path} ({n} samples); device: {device} ({threads}); {len(checkpoints)} "
           f"checkpoint(s) in {len(run_dirs)} run(s); tta={args.tta}; ensemble={args.ensemble}; "
           f"hybrid: {', '.join(stackers) or 'none'}")
     try:

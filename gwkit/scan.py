@@ -464,7 +464,7 @@ def _far_text(rate: float, bound: bool, duration: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from gwkit.devices import DeviceError, pick_device
+    from gwkit.devices import DeviceError, pick_device, set_cpu_threads
 
     tic = time.perf_counter()
     flags = tuple(f for f in args.dq_flags.split(",") if f)
@@ -475,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise _fail(str(err)) from None
     try:
         device = pick_device(args.device)
+        print(f"device {device}; {set_cpu_threads()}", flush=True)
         ensemble = load_ensemble(args.runs, device, args.batch_size)
     except (DeviceError, ValueError, FileNotFoundError) as err:
         raise _fail(str(err)) from None

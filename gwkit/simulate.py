@@ -19,13 +19,14 @@ or one HDF5 file holding the same (column names: :mod:`gwkit.data.columns`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from gwkit.core.text import plain_doc
+from gwkit.devices import usable_cpus
 from gwkit.fileio import atomic_path, atomic_write, check_writable
 from gwkit.sim.bank import BankConfig, build_bank
 from gwkit.sim.generator import simulate_competition
@@ -86,7 +87,7 @@ USAGE = ("python -m gwkit.simulate [options] --out DIR       (a competition-like
 
 def _dataset_parser(sub=None) -> argparse.ArgumentParser:
     p = sub or argparse.ArgumentParser(prog="python -m gwkit.simulate", usage=USAGE,
-                                       description=__doc__,
+                                       description=plain_doc(__doc__),
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--snr", type=float, nargs="+", default=list(COMPETITION_SNRS),
                    help="network SNRs, one block each (default: the competition's 12)")
@@ -103,7 +104,8 @@ def _dataset_parser(sub=None) -> argparse.ArgumentParser:
                    help="npy: test.npy + labels.csv + params.csv; hdf5: test.h5; sav: the course's "
                         "train_ts_<k>.sav + train_params_<k>.sav, one block per SNR in --snr order")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=usable_cpus(),
+                   help="processes (default: the usable CPUs)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     return p
@@ -114,7 +116,7 @@ def _bank_parser(sub) -> None:
     sub.add_argument("--out", type=Path, required=True, help="bank file (.h5)")
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    sub.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    sub.add_argument("--workers", type=int, default=usable_cpus())
     sub.add_argument("--no-progress", action="store_true")
 
 
@@ -139,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--n must be >= 1, got {args.n}")
         if not _writable(args.out, folder=False):
             return 2
+        print(f"building {args.n} IMRPhenomD waveforms with {args.workers} worker process(es) "
+              f"into {args.out} (resumable)", flush=True)
         t0 = time.perf_counter()
         path = build_bank(args.n, args.out, seed=args.seed, config=BankConfig(dtype=args.dtype),
                           workers=args.workers, progress=not args.no_progress)
@@ -154,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     if not _writable(args.out, folder=True):  # before minutes of simulation, not after
         return 2
     competition_draw = args.draw == "competition"
+    print(f"simulating {len(args.snr)} SNR block(s) x {args.per_snr} rows ({args.draw} draw, "
+          f"{args.mode} mode, seed {args.seed}) with {args.workers} worker process(es) into "
+          f"{args.out}", flush=True)
     t0 = time.perf_counter()
     x, params = simulate_competition(
         args.snr, args.per_snr,

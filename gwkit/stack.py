@@ -248,6 +248,28 @@ def fit_stacker(
     return stacker, oof
 
 
+def fit_best_stacker(table: pd.DataFrame, y: np.ndarray, groups: np.ndarray,
+                     features: Sequence[str] = DEFAULT_FEATURES, **kwargs: Any,
+                     ) -> tuple[Stacker, np.ndarray, str]:
+    """:func:`fit_stacker` on ``features``, unless one feature alone has the higher CV AUC.
+
+    A stacker never ships worse than its best input: when a single feature's
+    AUC on the same rows beats the stacked out-of-fold AUC, the stacker is
+    refitted on that feature alone (a monotone map of it: its AUC, calibrated).
+    Returns the stacker, its out-of-fold logits and a line saying what was chosen.
+    """
+    stacker, oof = fit_stacker(table, y, groups, features, **kwargs)
+    auc = stacker.cv["auc"]
+    best = max(features, key=lambda k: auc[k])
+    if len(features) < 2 or auc["stacked"] >= auc[best]:
+        return stacker, oof, (f"kept the stack of {', '.join(features)}: CV AUC "
+                              f"{auc['stacked']:.4f} >= best single feature {best} {auc[best]:.4f}")
+    alone, oof = fit_stacker(table, y, groups, (best,), **kwargs)
+    alone.cv["rejected_stack"] = {"features": list(features), "auc": dict(auc)}
+    return alone, oof, (f"stacked CV AUC {auc['stacked']:.4f} < {best} alone {auc[best]:.4f}: "
+                        f"the stacker uses {best} alone")
+
+
 # ----------------------------------------------------------------------------- applying
 
 

@@ -38,8 +38,9 @@ so, as it does when there is nothing to resume. ``best.pt`` holds the weights us
 validation (the EMA when ``ema > 0``) of the epoch with the best pooled AUC;
 ``oof.csv`` holds its validation predictions.
 
-On a busy shared CPU, ``OMP_WAIT_POLICY=PASSIVE`` (or ``--set num_threads=1``)
-stops torch's threads from spinning against other processes (10x faster here).
+CPU threads: ``num_threads`` (0: the usable CPUs, shared among DDP processes;
+:func:`gwkit.devices.cpu_threads`), with OpenMP's passive wait policy that
+importing gwkit sets; the first line says what was chosen.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -71,12 +72,14 @@ from gwkit.config import (
     resolve_config,
     save_config,
 )
+from gwkit.core.text import plain_doc
 from gwkit.data.columns import OOF_COLUMNS, read_oof
 from gwkit.data.competition import DataError
-from gwkit.devices import DeviceError, pick_device
+from gwkit.devices import DeviceError, pick_device, set_cpu_threads
 from gwkit.distributed import Dist, broadcast, gather, setup_distributed
 from gwkit.fileio import atomic_path, atomic_write
 from gwkit.fold_data import (
+    TEACHER_STREAM,
     TORCH_STREAM,
     TRAIN_STREAM,
     FoldData,
@@ -96,6 +99,9 @@ from gwkit.fold_data import (
     uses_engine,
 )
 from gwkit.metrics import accuracy, per_snr_auc, roc_auc, snr_key
+
+if TYPE_CHECKING:
+    from gwkit.teacher import Teacher
 
 __all__ = [  # the data pieces live in gwkit.fold_data and stay importable from here
     "Dist",
@@ -152,9 +158,21 @@ def build_model(cfg: TrainConfig) -> nn.Module:
     from gwkit.models import create_model
 
     try:
-        return create_model(cfg.model, **cfg.model_kwargs)
-    except (TypeError, ValueError) as exc:
+        model = create_model(cfg.model, **cfg.model_kwargs)
+    except (TypeError, ValueError, OSError) as exc:
         raise RunError(f"model {cfg.model} with model_kwargs={cfg.model_kwargs}: {exc}") from None
+    if cfg.init_from:
+        from gwkit.models import load_checkpoint
+
+        try:
+            start, _ = load_checkpoint(cfg.init_from)
+            if start.gwkit_spec != model.gwkit_spec:
+                raise ValueError(f"it holds {start.gwkit_spec['name']} with other arguments than "
+                                 f"model={cfg.model}, model_kwargs={cfg.model_kwargs}")
+            model.load_state_dict(start.state_dict())
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise RunError(f"init_from={cfg.init_from}: {str(exc).splitlines()[0]}") from None
+    return model
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -201,8 +219,8 @@ def oof_table(val: ValSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
     }, columns=list(OOF_COLUMNS))
 
 
-def save_curves(history: list[dict[str, Any]], path: Path) -> None:
-    """Loss and AUC per epoch (matplotlib, Agg backend)."""
+def save_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Loss and AUC per epoch (matplotlib, Agg backend), under ``title``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -220,6 +238,8 @@ def save_curves(history: list[dict[str, Any]], path: Path) -> None:
             ax_auc.plot(df["epoch"], df[snr_key(snr)], lw=1, label=f"SNR {snr}")
     ax_auc.set(xlabel="epoch", ylabel="validation AUC", ylim=(0.45, 1.01))
     ax_auc.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100)
@@ -417,11 +437,17 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> float:
 
 
 def train_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
-               autocast=nullcontext) -> torch.Tensor:
-    """One optimizer step on ``(x, y)`` (gradient clipping, EMA update); the detached loss."""
+               autocast=nullcontext, soft: torch.Tensor | None = None) -> torch.Tensor:
+    """One optimizer step on ``(x, y)`` (gradient clipping, EMA update); the detached loss.
+
+    ``soft``: a teacher's probabilities, weighted by ``cfg.distill`` against the labels.
+    """
     with autocast():
         logit = learner.train_model(x).squeeze(1)
     loss = F.binary_cross_entropy_with_logits(logit.float(), y)
+    if soft is not None:
+        loss = (1 - cfg.distill) * loss + cfg.distill * F.binary_cross_entropy_with_logits(
+            logit.float(), soft)
     learner.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:
@@ -445,7 +471,9 @@ def save_epoch(out: Path, learner: Learner, cfg: TrainConfig, fold: int, progres
           bad_epochs=progress.bad_epochs, stopped=progress.stopped, history=progress.history,
           rng=rng, world_size=d.world_size)
     write_csv(pd.DataFrame(progress.history), out / "metrics.csv")
-    save_curves(progress.history, out / "curves.png")
+    save_curves(progress.history, out / "curves.png",
+                f"{cfg.name} fold {fold}: {cfg.model}, {progress.step * cfg.batch_size * d.world_size:,} "
+                f"samples")
 
 
 def epoch_line(fold: int, cfg: TrainConfig, progress: Progress, improved: bool) -> str:
@@ -469,6 +497,32 @@ def finish_fold(out: Path, learner: Learner, val: ValSet, cfg: TrainConfig, fold
     return summary
 
 
+def fold_teacher(cfg: TrainConfig, fold: int, fold_data: FoldData, d: Dist,
+                 device: torch.device) -> Teacher:
+    """``cfg.teacher``, calibrated on the fold's own training samples (seeded, resumable)."""
+    from gwkit.teacher import calibrate, load_teacher
+
+    try:
+        teacher = load_teacher(cfg.teacher, device)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"teacher={cfg.teacher}: {str(exc).splitlines()[0]}") from None
+    gen = torch.Generator(device=fold_data.device)
+    gen.manual_seed(derive_seed(cfg.seed, TEACHER_STREAM, fold, d.rank))
+    last = cfg.total_steps - 1  # the curriculum's last SNR mix: the one scored
+
+    def batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = (fold_data.engine_batch(cfg.batch_size, last, gen) if fold_data.sampler else
+                fold_data.train_batch(i, gen))
+        return x.to(device), y.to(device)
+
+    teacher = calibrate(teacher, batch, cfg.teacher_batches)
+    if d.is_main:
+        print(f"fold {fold}: teacher {cfg.teacher} calibrated on {cfg.teacher_batches} batches: "
+              f"log-odds = {teacher.scale:.3f} * 10 asinh(t / 10) {teacher.bias:+.3f}; "
+              f"distill {cfg.distill}", flush=True)
+    return teacher
+
+
 # ---------------------------------------------------------------- one fold: the loop
 
 
@@ -483,6 +537,7 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
     fold_data = prepare_fold_data(cfg, fold, data, d, device)  # training batches, validation set
     gen = seed_fold(cfg, fold, d, fold_data.device)
     learner = make_learner(cfg, d, device)
+    teacher = fold_teacher(cfg, fold, fold_data, d, device) if cfg.distill > 0 else None
     progress = Progress()
     if resume:
         progress = restore(out / "last.pt", learner, gen, d, device)
@@ -501,7 +556,9 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
         for i in bar:
             lr = set_lr(learner.optimizer, get_lr(progress.step, cfg))
             x, y = fold_data.train_batch(progress.step, gen)
-            loss = train_step(learner, x.to(device), y.to(device), cfg, autocast)
+            x, y = x.to(device), y.to(device)
+            soft = teacher.soft_labels(x) if teacher is not None else None
+            loss = train_step(learner, x, y, cfg, autocast, soft)
             loss_sum += loss
             progress.step += 1
             if d.is_main and (i + 1) % 10 == 0:
@@ -567,7 +624,7 @@ def combine_oof(cfg: TrainConfig, reported: Collection[int] = ()) -> pd.DataFram
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m gwkit.train", description=__doc__.split("\n\n")[0],
+        prog="python -m gwkit.train", description=plain_doc(__doc__.split("\n\n")[0]),
         epilog=f"presets: {', '.join(list_presets())}; settings: see gwkit/config.py",
     )
     parser.add_argument("--preset", default=None, help="preset name or YAML file (default: demo)")
@@ -648,16 +705,13 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         raise SystemExit(f"error: {exc}") from None
 
     d = setup_distributed(device)
-    threads = cfg.num_threads or (max(1, (os.cpu_count() or 1) // d.world_size)
-                                  if d.enabled and device.type == "cpu" else 0)
-    if threads:
-        torch.set_num_threads(threads)
+    threads = set_cpu_threads(cfg.num_threads, d.world_size if d.enabled else 1)
     results: dict[int, dict[str, float]] = {}
     try:
         if d.is_main:
             print(f"run {Path(cfg.out_dir) / cfg.name}: model {cfg.model}, device {device}"
                   f"{f' x {d.world_size} processes' if d.enabled else ''}, "
-                  f"folds {folds_to_run}", flush=True)
+                  f"folds {folds_to_run}; {threads}", flush=True)
         bank = prepare_bank(cfg, d) if uses_engine(cfg) else None
         data = RunData(bank, prepare_folds(cfg, bank, d) if bank is not None else None, fixed,
                        prepare_data_folds(cfg, fixed, d) if fixed is not None else None)

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gwkit.devices import usable_cpus
+
 REPO = Path(__file__).resolve().parents[1]
 NSAMPLES = 16384
 
@@ -407,12 +409,12 @@ def _run_case(case: Case, folder: Path) -> Outcome:
 
 @pytest.fixture(scope="module")
 def outcomes(request, tmp_path_factory) -> dict[str, Future]:
-    """Every selected case, run concurrently (the CLIs spend their time importing)."""
+    """Every selected case, one process per usable CPU (each one thread): no oversubscription."""
     selected = [item.callspec.params["case"] for item in request.session.items
                 if item.module is request.module and hasattr(item, "callspec")
                 and "case" in item.callspec.params]
     root = tmp_path_factory.mktemp("bad_inputs")
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=usable_cpus()) as pool:
         futures = {c.id: pool.submit(_run_case, c, root / c.id) for c in selected}
         yield futures
 

@@ -15,6 +15,7 @@ from gwkit.evaluate import main
 from gwkit.evaluation import (
     ScoreSet,
     bootstrap_auc,
+    bootstrap_auc_difference,
     confusion,
     efficiency,
     evaluate_set,
@@ -76,6 +77,24 @@ def test_grouped_bootstrap_is_wider_when_signals_repeat():
     lo_r, hi_r = bootstrap_auc(y, score, n_boot=500, seed=0)
     lo_g, hi_g = bootstrap_auc(y, score, n_boot=500, seed=0, groups=groups)
     assert hi_g - lo_g > 1.5 * (hi_r - lo_r)
+
+
+def test_paired_difference_is_per_replicate_and_narrower_than_either_interval():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 2000)
+    base = y * 1.0 + rng.normal(size=2000)
+    a, b = base + 0.2 * rng.normal(size=2000), base + 0.2 * rng.normal(size=2000)
+    groups = np.where(y == 1, np.arange(2000) // 4, -1)
+    diff, lo, hi = bootstrap_auc_difference(y, a, b, n_boot=400, seed=1, groups=groups)
+    assert diff == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+    assert lo < diff < hi
+    lo_a, hi_a = bootstrap_auc(y, a, n_boot=400, seed=1, groups=groups)
+    assert hi - lo < 0.5 * (hi_a - lo_a)  # shared rows: most of the sampling noise cancels
+    # one replicate is the difference of the two AUCs on the same resample
+    _, one, _ = bootstrap_auc_difference(y, a, b, n_boot=1, seed=5, groups=groups)
+    (lo1, _), (lo2, _) = (bootstrap_auc(y, s, n_boot=1, seed=5, groups=groups) for s in (a, b))
+    assert one == pytest.approx(lo1 - lo2, abs=1e-12)
+    assert bootstrap_auc_difference(y, a, a, n_boot=50)[1:] == (0.0, 0.0)
 
 
 def test_tpr_at_fpr_agrees_with_sklearn_roc_curve():

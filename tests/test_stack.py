@@ -15,6 +15,7 @@ from gwkit.stack import (
     StackError,
     compress,
     feature_table,
+    fit_best_stacker,
     fit_stacker,
     row_groups,
 )
@@ -105,3 +106,18 @@ def test_feature_table_and_missing_features():
     assert "logit" not in feature_table(None, mf)
     with pytest.raises(StackError, match="missing"):
         Stacker(("logit",), [0.0], [1.0], [1.0], 0.0).decision(feature_table(None, mf))
+
+
+def test_the_stacker_never_ships_worse_than_its_best_input():
+    table, y, wid = _table()
+    rng = np.random.default_rng(0)
+    # a weak 'network' with heavy-tailed noise: its stacked weight costs AUC out of fold
+    noisy = table.assign(logit=0.3 * y + 5 * rng.standard_cauchy(len(y)))
+    stacker, oof, line = fit_best_stacker(noisy, y, row_groups(wid), ("logit", "mf_lse_time"))
+    rejected = stacker.cv["rejected_stack"]["auc"]
+    assert rejected["stacked"] < rejected["mf_lse_time"]  # the case this guards against
+    assert stacker.features == ("mf_lse_time",) and not stacker.uses_network
+    assert roc_auc(y, stacker.decision(noisy)) == pytest.approx(roc_auc(y, noisy["mf_lse_time"]))
+    assert "mf_lse_time alone" in line
+    kept, _, line = fit_best_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"))
+    assert kept.features == ("logit", "mf_lse_time") and line.startswith("kept the stack")

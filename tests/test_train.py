@@ -639,3 +639,39 @@ def test_train_data_in_physical_mode_swaps_detectors(tmp_path, bank_path, monkey
     assert len(seen["trained"]) == 2
     for rows, (x, _) in zip(reads, seen["trained"]):  # the first reads are the training batches
         assert torch.equal(x, torch.from_numpy(rows).flip(1))
+
+
+# ---------------------------------------------------------------- distillation, fine-tuning
+
+
+def test_distillation_from_the_filter_bank_trains_and_is_reproducible(tmp_path, bank_path):
+    teacher = REPO / "weights" / "gwkit_resnet" / "mf_bank.h5"
+    preset = tiny_preset(tmp_path, bank_path, teacher=str(teacher), distill=1.0,
+                         teacher_batches=2, epochs=1)
+    first = run(preset, "--fold", "0", "--name", "a")
+    second = run(preset, "--fold", "0", "--name", "b")
+    assert np.isfinite(first[0]["val_auc"]) and first[0]["val_auc"] == second[0]["val_auc"]
+    a = load_checkpoint(tmp_path / "runs" / "a" / "fold0" / "best.pt")[0].state_dict()
+    b = load_checkpoint(tmp_path / "runs" / "b" / "fold0" / "best.pt")[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # seeded calibration and data
+    run(tiny_preset(tmp_path / "plain", bank_path, epochs=1), "--fold", "0")
+    c = load_checkpoint(tmp_path / "plain" / "runs" / "tiny" / "fold0" / "best.pt")[0]
+    assert any(not torch.equal(a[k], v) for k, v in c.state_dict().items())  # the teacher acted
+
+
+def test_init_from_starts_at_the_checkpoint_and_refuses_another_model(tmp_path, bank_path):
+    run(tiny_preset(tmp_path, bank_path, epochs=1), "--fold", "0")
+    start = tmp_path / "runs" / "tiny" / "fold0" / "best.pt"
+    cfg = load_config(tiny_preset(tmp_path / "ft", bank_path, init_from=str(start)))
+    model = gt.build_model(cfg)
+    expected = load_checkpoint(start)[0].state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    other = load_config(tiny_preset(tmp_path / "other", bank_path, init_from=str(start),
+                                    model_kwargs=dict(TINY_MODEL, channels=[8, 8])))
+    with pytest.raises(gt.RunError, match="init_from=.*other arguments"):
+        gt.build_model(other)
+
+
+def test_distill_without_a_teacher_is_a_config_error(tmp_path, bank_path):
+    with pytest.raises(SystemExit, match="distill=0.5: needs a teacher"):
+        run(tiny_preset(tmp_path, bank_path, distill=0.5), "--fold", "0")

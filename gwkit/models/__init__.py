@@ -28,7 +28,7 @@ from timm.models import model_entrypoint
 from torch import nn
 
 from gwkit.fileio import atomic_path
-from gwkit.models import cnn, resnet1d, spec2d
+from gwkit.models import cnn, mfnet, resnet1d, spec2d
 from gwkit.models.cnn import GabbardCNN, GWCNNBaseline
 from gwkit.models.frontend import FrontEnd, FrontEndModel, frontend_arguments, with_frontend
 from gwkit.models.resnet1d import ResNet1d
@@ -53,7 +53,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "gwkit.checkpoint"
 CHECKPOINT_VERSION = 1
 _RESERVED_KEYS = frozenset({"format", "version", "model", "state_dict"})
-_MODEL_MODULES = (cnn, resnet1d, spec2d)
+_MODEL_MODULES = (cnn, mfnet, resnet1d, spec2d)
 
 
 def list_models(filter: str = "") -> list[str]:
@@ -99,6 +99,8 @@ def create_model(
         kwargs = dict(kwargs, input_length=front.output_length(raw_length))
         spec["kwargs"]["frontend"] = dict(frontend)
     model = timm.create_model(name, **kwargs)
+    if hasattr(model, "portable_kwargs"):  # e.g. mfnet: its file's arrays are in the weights
+        spec["kwargs"] = model.portable_kwargs(spec["kwargs"])
     if front is not None:
         model = with_frontend(model, front)
     model.gwkit_spec = spec

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gwkit.devices import usable_cpus
 from gwkit.fileio import atomic_path
 from gwkit.sim.recipe import F_LOWER, MIN_WAVEFORM_LENGTH, SAMPLE_RATE, MassPrior
 from gwkit.sim.waveforms import (
@@ -175,7 +176,7 @@ def build_bank(
             f.create_dataset("coeffs", shape=(n, 2, config.length), dtype=config.dtype,
                              chunks=(1, 2, config.length))
         start = 0
-    workers = workers or os.cpu_count() or 1
+    workers = workers or usable_cpus()
     jobs = [(float(m1), float(m2), config) for m1, m2 in masses]
     bar = None
     if progress:

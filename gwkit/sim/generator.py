@@ -306,8 +306,11 @@ def render_rows(
     workers: int = 1,
     progress: bool = False,
     dtype=np.float64,
+    label: str = "",
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Whitened samples for ``rows`` of the block, each at its network SNR.
+
+    ``label`` prefixes the progress bars (e.g. which SNR block).
 
     ``snrs`` is one SNR for all rows or one per row (rows of one block at
     different SNRs share noise and source, as in the competition). Uses
@@ -322,11 +325,11 @@ def render_rows(
     wanted = sorted({int(plan.waveform_id[r]) for r in rows if plan.waveform_id[r] >= 0})
     projected = dict(zip(wanted, process_map(
         _project_whitened, [(plan.sources[k], recipe) for k in wanted], workers=workers,
-        progress=progress, desc="waveforms")))
+        progress=progress, desc=f"{label}waveforms")))
     unique_rows = sorted(set(rows.tolist()))
     noise = dict(zip(unique_rows, process_map(
         _whitened_noise, [(plan.seed, r, recipe) for r in unique_rows], workers=workers,
-        progress=progress, desc="noise")))
+        progress=progress, desc=f"{label}noise")))
     x = np.empty((rows.size, 2, recipe.nsamples), dtype=dtype)
     records = []
     for i, (row, snr) in enumerate(zip(rows.tolist(), snr_row.tolist())):
@@ -399,7 +402,8 @@ def simulate_competition(
             rows = np.arange(block_rows)
         else:
             raise ValueError(f"replace=False needs per_snr == block_rows, got {per_snr} and {block_rows}")
-        x, table = render_rows(plan, rows, snr, workers=workers, progress=progress, dtype=dtype)
+        x, table = render_rows(plan, rows, snr, workers=workers, progress=progress, dtype=dtype,
+                               label=f"SNR {snr:g} ({k + 1}/{len(snrs)}): ")
         table["snr_group"] = float(snr)
         if not shared_seed:  # independent blocks hold different waveforms: keep ids unique
             table.loc[table.waveform_id >= 0, "waveform_id"] += k * block_rows

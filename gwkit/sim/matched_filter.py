@@ -284,7 +284,8 @@ class TemplateBank(BinaryMasses):
                         done = True
                         break
                 bar.update(tried - bar.n)
-                bar.set_postfix(kept=len(kept_m))
+                # placement ends after `patience` rejections in a row: the streak is its progress
+                bar.set_postfix(kept=len(kept_m), rejected_in_a_row=f"{streak}/{patience}")
         finally:
             bar.close()
             if pool is not None:

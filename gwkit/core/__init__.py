@@ -1,0 +1,1 @@
+"""What every stage shares: plain text for the command line (more moves here with the layout)."""

@@ -29,7 +29,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 import torch
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
 from gwkit.sim.bank import build_bank, load_bank
 from gwkit.sim.generator import simulate_block
 from gwkit.sim.recipe import Recipe

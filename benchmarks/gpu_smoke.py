@@ -8,16 +8,16 @@ Stages, each on the chosen device, in this order:
 ========== ==================================================================
 engine     training batches drawn by :class:`gwkit.engine.Sampler` on the device
 fp32       optimizer steps of the ``gwkit_resnet`` preset's model
-           (``gwkit.train.make_learner`` / ``train_step``: clipping, EMA)
+           (``gwkit.training.loop.make_learner`` / ``train_step``: clipping, EMA)
 bf16       the same under ``torch.autocast(dtype=bfloat16)`` (``amp``)
 compile    the same with ``torch.compile`` (``compile``)
 ddp        ``torchrun --nproc_per_node 1``: this script as a worker that joins
            an nccl (CUDA) / gloo (CPU) process group, trains through
            ``DistributedDataParallel`` and all-reduces
 train CLI  ``torchrun -m gwkit.train``: one short epoch with amp and compile
-predict    the shipped ``weights/gwkit_resnet`` folds scored by ``gwkit.inference``
+predict    the shipped ``weights/gwkit_resnet`` folds scored by ``gwkit.scoring.inference``
 mf         matched-filter features (:class:`gwkit.sim.mf_features.MatchedFilter`)
-           of the shipped filter bank, through ``gwkit.stack``
+           of the shipped filter bank, through ``gwkit.scoring.stack``
 predict CLI ``python -m gwkit.predict --device ...`` on a small test.npy (the shipped
            hybrid detector: network folds, matched filter, stacker)
 ========== ==================================================================
@@ -54,16 +54,16 @@ from pathlib import Path
 
 # gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
-    from gwkit.config import TrainConfig, load_preset
+    from gwkit.training.config import TrainConfig, load_preset
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from gwkit.config import TrainConfig, load_preset
+    from gwkit.training.config import TrainConfig, load_preset
 
 import numpy as np
 import torch
 
-from gwkit.devices import pick_device
-from gwkit.fileio import atomic_write
+from gwkit.core.devices import pick_device
+from gwkit.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = "gwkit_resnet"
@@ -152,9 +152,10 @@ def engine_stage(sampler, sizes: Sizes) -> int:
 
 def train_stage(sampler, cfg: TrainConfig, device: torch.device, sizes: Sizes
                 ) -> tuple[int, float]:
-    """``sizes.steps`` optimizer steps of ``gwkit.train``'s learner on engine batches, timed
+    """``sizes.steps`` optimizer steps of ``gwkit.training.loop``'s learner on engine batches, timed
     after one warm-up step (compilation, cuDNN autotuning)."""
-    from gwkit.train import Dist, make_learner, train_step
+    from gwkit.core.distributed import Dist
+    from gwkit.training.loop import make_learner, train_step
 
     learner = make_learner(cfg, Dist(), device)
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.amp \
@@ -184,9 +185,10 @@ def ddp_worker(args: argparse.Namespace) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
+    from gwkit.core.distributed import Dist
     from gwkit.engine import Sampler
     from gwkit.sim.bank import load_bank
-    from gwkit.train import Dist, make_learner, train_step
+    from gwkit.training.loop import make_learner, train_step
 
     device = pick_device(args.device, int(os.environ.get("LOCAL_RANK", "0")))
     sizes = CPU_SIZES if device.type == "cpu" else GPU_SIZES
@@ -263,7 +265,7 @@ def train_cli_stage(bank_path: Path, device: torch.device, work: Path, sizes: Si
 
 
 def predict_stage(x: np.ndarray, device: torch.device) -> int:
-    from gwkit.inference import score_runs
+    from gwkit.scoring.inference import score_runs
 
     logits = score_runs([WEIGHTS], x, batch_size=256, device=device, log=lambda _: None)
     z = np.concatenate([v for run in logits.values() for v in run.values()])
@@ -286,7 +288,7 @@ def filter_bank(work: Path, sizes: Sizes) -> Path:
 
 
 def mf_stage(bank: Path, x: np.ndarray, device: torch.device) -> int:
-    from gwkit.stack import matched_filter_features
+    from gwkit.scoring.stack import matched_filter_features
 
     feats = matched_filter_features(bank, x, mode="competition", device=device, batch=64)
     if not np.all(np.isfinite(feats["mf_snr"])):
@@ -335,7 +337,7 @@ def smoke(device: torch.device, work: Path) -> list[Row]:
     gen = torch.Generator(device=device).manual_seed(2)
     x = np.concatenate([sampler.sample(min(sizes.rows, 256), gen).x.cpu().numpy()
                         for _ in range(max(1, sizes.rows // 256))])
-    rows.append(run_stage("predict (gwkit.inference)", lambda: predict_stage(x, device), device))
+    rows.append(run_stage("predict (gwkit.scoring.inference)", lambda: predict_stage(x, device), device))
     try:
         bank = filter_bank(work, sizes)
     except Exception as exc:  # noqa: BLE001

@@ -31,9 +31,9 @@ except ImportError:  # running from a checkout without `pip install -e .`
 import numpy as np
 import torch
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
+from gwkit.scoring.stack import Stacker
 from gwkit.sim.mf_features import FilterBank, MatchedFilter
-from gwkit.stack import Stacker
 
 DEFAULT_STACKER = Path(__file__).resolve().parents[1] / "weights" / "gwkit_resnet" / "stacker.json"
 

@@ -36,7 +36,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
 
 
 def count_flops(model: torch.nn.Module, input_length: int) -> int:

@@ -33,7 +33,7 @@ except ImportError:  # run from a checkout without `pip install -e .`
 
 import torch
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
 from gwkit.strain.gwosc import read_gwosc
 from gwkit.strain.windows import competition_rows, sliding_windows
 

@@ -49,16 +49,22 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 import torch  # noqa: E402  (after gwkit: it sets OMP_WAIT_POLICY first)
 
+from gwkit.core.devices import pick_device
 from gwkit.data import write_hdf5
-from gwkit.devices import pick_device
-from gwkit.evaluate import open_data
-from gwkit.evaluation import ScoreSet, bootstrap_auc_difference, write_report
-from gwkit.inference import TTA_CHOICES, ensemble, score_runs
+from gwkit.data.labelled import ScoreSet, open_data
+from gwkit.scoring.inference import TTA_CHOICES, ensemble, run_logit, score_runs
+from gwkit.scoring.report import bootstrap_auc_difference, write_report
+from gwkit.scoring.stack import (
+    Stacker,
+    feature_table,
+    find_stacker,
+    matched_filter_features,
+    stacker_bank,
+)
 from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import cached_filter_bank
 from gwkit.sim.mf_features import FilterBank
 from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
-from gwkit.stack import Stacker, feature_table, find_stacker, matched_filter_features, stacker_bank
 
 
 def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, workers: int) -> tuple[Path, float]:
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 t_run = time.perf_counter()
                 (folds,) = score_runs([run], x, tta=args.tta, batch_size=args.batch_size,
                                       device=device, data_mode=args.mode).values()
-                network[run] = ensemble([list(folds.values())], "logit")
+                network[run] = run_logit(folds)
                 per_1200[run] = (time.perf_counter() - t_run) * 1200 / len(labels)
     seconds["runs"] = time.perf_counter() - t0
     stackers = {run: s for run in network if (s := find_stacker(Path(run)))}

@@ -26,7 +26,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     from gwkit.sim.generator import simulate_block
     from gwkit.sim.recipe import Recipe
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
 
 
 def measure(rows: int, nnoise: int, workers: int, mode: str, seed: int = 0) -> dict:

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<12}{s['samples_per_s']:>11.1f}{s['train_ratio_to_passive']:>11.2f}x"
               f"{s['predict_cpu_s']:>15.1f}{s['predict_wall_s']:>16.1f}")
     if args.json:
-        from gwkit.fileio import atomic_write
+        from gwkit.core.fileio import atomic_write
 
         meta = {"busy": args.busy, "rounds": args.rounds, "preset": args.preset,
                 "batch": args.batch, "steps": args.steps, "predict_rows": args.per_snr * 12,

@@ -25,10 +25,10 @@ import pandas as pd
 import yaml
 
 try:
-    from gwkit.fileio import atomic_write
+    from gwkit.core.fileio import atomic_write
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from gwkit.fileio import atomic_write
+    from gwkit.core.fileio import atomic_write
 
 
 def route_rows(run: Path, target: float) -> list[dict]:

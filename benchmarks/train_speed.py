@@ -27,20 +27,21 @@ from typing import Any
 
 # gwkit before torch: importing it sets OMP_WAIT_POLICY=PASSIVE, read when torch loads
 try:
-    import gwkit.train as gt
+    import gwkit.training.loop as gt
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    import gwkit.train as gt
+    import gwkit.training.loop as gt
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gwkit.config import TrainConfig, load_preset
+from gwkit.core.fileio import atomic_write
 from gwkit.engine import Augment, AugmentConfig
-from gwkit.fileio import atomic_write
 from gwkit.models import list_models
 from gwkit.sim.bank import WaveformBank, build_bank, load_bank
+from gwkit.training.config import TrainConfig, load_preset
+from gwkit.training.fold_data import make_train_sampler
 
 DEFAULT_MODELS = ["preset:demo", "resnet1d_tiny", "gw_cnn_baseline", "gabbard2018", "resnet1d_18"]
 
@@ -61,7 +62,7 @@ def measure(cfg: TrainConfig, bank: WaveformBank, device: torch.device, batch: i
             steps: int) -> dict[str, float]:
     """Seconds per step in ``sample()`` and in forward/backward/step (after one warm-up step)."""
     torch.manual_seed(0)
-    sampler = gt.make_train_sampler(cfg.replace(snr="competition"), bank,
+    sampler = make_train_sampler(cfg.replace(snr="competition"), bank,
                                     np.arange(len(bank)), device)
     gen = torch.Generator(device=device).manual_seed(0)
     augment = Augment(AugmentConfig(sign_flip_p=0.5))

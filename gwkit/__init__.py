@@ -10,7 +10,7 @@ already names a policy: OpenMP threads that spin while they wait (the
 default) fight every other process on a shared CPU, and made training 4-6x
 slower on a 2-core machine with anything else running
 (``benchmarks/thread_policy.py``). OpenMP reads the variable once, when torch
-loads it, so gwkit must be imported before torch; :func:`gwkit.devices.cpu_threads`
+loads it, so gwkit must be imported before torch; :func:`gwkit.core.devices.cpu_threads`
 tells whether that happened.
 """
 

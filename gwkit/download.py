@@ -5,7 +5,7 @@ Usage::
     python -m gwkit.download                       # into ./data
     python -m gwkit.download --path /scratch/gw --force
 
-Credentials as for :mod:`gwkit.submit` (see :mod:`gwkit.kaggle_client`). You must
+Credentials as for :mod:`gwkit.submit` (see :mod:`gwkit.core.kaggle_client`). You must
 have joined the competition (accepted its rules) on kaggle.com first.
 """
 
@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gwkit.core.fileio import check_writable
+from gwkit.core.kaggle_client import KaggleError, describe_error, kaggle_api
 from gwkit.data.competition import COMPETITION
-from gwkit.fileio import check_writable
-from gwkit.kaggle_client import KaggleError, describe_error, kaggle_api
 
 __all__ = ["download", "main"]
 

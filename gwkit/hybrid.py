@@ -3,7 +3,7 @@
     python -m gwkit.hybrid --runs runs/gwkit_resnet                 # build a filter bank, fit
     python -m gwkit.hybrid --runs runs/a --filter-bank weights/gwkit_resnet/mf_bank.h5
 
-The stacker (:mod:`gwkit.stack`) is fitted on the run's out-of-fold
+The stacker (:mod:`gwkit.scoring.stack`) is fitted on the run's out-of-fold
 validation rows: ``fold<k>/val.h5`` (the fixed validation set
 ``gwkit.train`` writes) with the fold model's logits from ``fold<k>/oof.csv``.
 No row any fold model trained on enters the fit, and the stacker's own CV
@@ -19,28 +19,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from gwkit.core.errors import GwkitError
+from gwkit.core.fileio import file_sha256
 from gwkit.core.text import plain_doc
-from gwkit.data.columns import read_oof
-from gwkit.fileio import file_sha256
-from gwkit.stack import (
+from gwkit.data.folds import row_groups
+from gwkit.scoring.held_out import held_out_folds, held_out_table, run_validation_mode
+from gwkit.scoring.stack import (
     DEFAULT_FEATURES,
+    FILTER_BANK_FILE,
     KNOWN_FEATURES,
     STACKER_FILE,
-    StackError,
-    feature_table,
     fit_best_stacker,
-    matched_filter_features,
-    row_groups,
 )
 
-BANK_FILE = "mf_bank.h5"
 #: measured for the default bank (644 templates at min match 0.97), README "The hybrid detector"
 BANK_BUILD_TIME = ("about 9 minutes on an idle 2-core CPU (LALSuite templates, then their prior "
                    "weights); later runs reuse it")
@@ -51,33 +45,9 @@ class HybridError(SystemExit):
         super().__init__(f"gwkit.hybrid: {message}")
 
 
-def _folds(run: Path) -> list[Path]:
-    """Fold folders holding ``oof.csv``; HybridError when one lacks its ``val.h5``."""
-    folds = sorted(p.parent for p in run.glob("fold*/oof.csv"))
-    if not folds:
-        raise HybridError(f"{run}: no fold*/oof.csv (train the run with python -m gwkit.train)")
-    missing = [str(f / "val.h5") for f in folds if not (f / "val.h5").is_file()]
-    if missing:
-        raise HybridError(f"{run}: validation sets missing ({', '.join(missing)}); the stacker is "
-                          "fitted on the rows gwkit.train held out, which it writes there")
-    return folds
-
-
-def _run_mode(run: Path) -> str:
-    from gwkit.config import ConfigError, load_config
-
-    path = run / "config.yaml"
-    if not path.is_file():
-        return "competition"
-    try:
-        return load_config(path).val_mode
-    except ConfigError as exc:
-        raise HybridError(f"{path}: {exc}") from None
-
-
 def _filter_bank(args: argparse.Namespace, run: Path) -> Path:
     """The filter bank inside the run folder (copied, or built with LALSuite)."""
-    target = run / BANK_FILE
+    target = run / FILTER_BANK_FILE
     if args.filter_bank:
         source = Path(args.filter_bank)
         if not source.is_file():
@@ -96,41 +66,13 @@ def _filter_bank(args: argparse.Namespace, run: Path) -> Path:
     return target
 
 
-def _table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFrame:
-    """OOF logits, labels and matched-filter features of every fold's validation rows."""
-    from gwkit.engine import FixedSet
-
-    parts = []
-    for fold in _folds(run):
-        val = FixedSet.load(fold / "val.h5")
-        try:
-            oof = read_oof(fold / "oof.csv").sort_values("id").reset_index(drop=True)
-        except ValueError as exc:
-            raise HybridError(str(exc)) from None
-        same = (len(oof) == len(val) and np.array_equal(oof["label"].to_numpy(), val.y)
-                and np.array_equal(oof["waveform_id"].to_numpy(), val.waveform_id))
-        if not same:
-            raise HybridError(f"{fold}: oof.csv and val.h5 hold different rows")
-        print(f"  {fold.name}: matched filter of {len(val)} validation rows ...", file=sys.stderr,
-              flush=True)
-        t0 = time.perf_counter()
-        mf = matched_filter_features(bank, val.x, mode=mode, device=device)
-        print(f"  {fold.name}: {len(val)} rows filtered in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr)
-        table = feature_table(oof["logit"].to_numpy(), mf)
-        for column in ("id", "label", "snr_group", "waveform_id"):
-            table[column] = oof[column].to_numpy()
-        parts.append(table)
-    return pd.concat(parts, ignore_index=True)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gwkit.hybrid", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", required=True, metavar="RUN",
                    help="the trained run folder (fold*/oof.csv and fold*/val.h5)")
     p.add_argument("--filter-bank", default=None, metavar="H5",
-                   help=f"a filter bank file to use (default: {BANK_FILE} in the run, else build one)")
+                   help=f"a filter bank file to use (default: {FILTER_BANK_FILE} in the run, else build one)")
     p.add_argument("--features", nargs="+", default=list(DEFAULT_FEATURES),
                    choices=KNOWN_FEATURES, help="stacking features (default: %(default)s)")
     p.add_argument("--min-match", type=float, default=0.97,
@@ -144,30 +86,35 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _fit(args)
+    except GwkitError as exc:  # the libraries' one-line errors (run folder, bank, stacker)
+        raise HybridError(str(exc)) from None
+
+
+def _fit(args: argparse.Namespace) -> int:
+    """Check the run, get its filter bank, fit and write the stacker."""
     run = Path(args.runs)
     if not run.is_dir():
         raise HybridError(f"run {run} is not a folder")
-    _folds(run)  # before any work
-    mode = _run_mode(run)
-    from gwkit.devices import set_cpu_threads
+    held_out_folds(run)  # before any work
+    mode = run_validation_mode(run)
+    from gwkit.core.devices import set_cpu_threads
 
     print(f"hybrid of {run} ({mode} mode); {set_cpu_threads()}", flush=True)
     bank = _filter_bank(args, run)
-    try:
-        table = _table(run, bank, mode, args.device)
-        stacker, oof, choice = fit_best_stacker(
-            table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
-            args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())
-    except StackError as exc:
-        raise HybridError(str(exc)) from None
-    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, BANK_FILE, file_sha256(bank)
+    table = held_out_table(run, bank, mode, args.device)
+    stacker, oof, choice = fit_best_stacker(
+        table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
+        args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())
+    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, FILTER_BANK_FILE, file_sha256(bank)
     path = stacker.save(run / STACKER_FILE)
     auc = stacker.cv["auc"]
     inputs = ", ".join(f"{k} {v:.4f}" for k, v in auc.items() if k != "stacked")
     print(f"hybrid CV AUC {auc['stacked']:.4f} over {len(table)} out-of-fold rows "
           f"(alone: {inputs})")
     print(choice)
-    print(f"wrote {path} and {run / BANK_FILE}")
+    print(f"wrote {path} and {run / FILTER_BANK_FILE}")
     return 0
 
 

@@ -9,7 +9,7 @@ Usage::
 A run is a folder holding ``fold*/best.pt`` (what ``gwkit.train`` writes) or
 ``*.pt`` files directly (e.g. ``weights/<preset>/fold0.pt``); a folder holding
 neither is searched for runs below it. Each checkpoint is rebuilt from its
-saved model name and arguments (:mod:`gwkit.inference`).
+saved model name and arguments (:mod:`gwkit.scoring.inference`).
 
 Scores are logits end to end. Per run, the folds' logits are averaged; a run
 with a ``stacker.json`` (fitted by ``python -m gwkit.hybrid``) then becomes
@@ -18,14 +18,15 @@ features of the rows (``--no-stack`` turns this off). Runs are combined by
 ``--ensemble``: ``logit`` (mean logit, default), ``mean`` (logit of the mean
 probability) or ``rank`` (mean of [0, 1]-scaled ranks). The submission's
 ``target`` is a monotone map of the final score into [0, 1] that ties no two
-rows (:func:`gwkit.inference.submission_target`): the sigmoid of the logit up
+rows (:func:`gwkit.scoring.inference.submission_target`): the sigmoid of the logit up
 to |logit| 20, so the ranking and AUC are the score's.
 
 Test-time augmentation (``--tta``): ``none``; ``flip`` averages the logits of
 ``x`` and ``-x``; ``all`` adds the detector swap for physical-mode checkpoints.
 
-Outputs, written only after the submission validates and only if ``--out``
-is writable (checked before any work): ``--out`` (default:
+Outputs, written only if ``--out`` is writable (checked before any work), the
+logits archive first, then the CSV with its sidecar once the submission
+validates: ``--out`` (default:
 ``<output dir>/submission.csv``), its provenance sidecar
 ``<stem>.provenance.json`` (input file and hash, runs, folds, TTA, ensemble,
 stackers) and ``<stem>.logits.npz`` (every fold's logits and each run's
@@ -37,106 +38,34 @@ hybrid, from its ``stacker.json``) is printed.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from gwkit.data.columns import read_oof
-from gwkit.devices import DeviceError, pick_device, set_cpu_threads
-from gwkit.fileio import atomic_path, check_writable
-from gwkit.inference import (
+from gwkit.core.devices import DeviceError, pick_device, set_cpu_threads
+from gwkit.core.fileio import atomic_path, check_writable
+from gwkit.data.duplicates import resolve_duplicates
+from gwkit.scoring.inference import (
     ENSEMBLE_CHOICES,
     TTA_CHOICES,
     InferenceError,
+    cv_auc,
     ensemble,
     find_checkpoints,
     one_line,
+    run_logit,
     score_runs,
     submission_target,
 )
-from gwkit.metrics import roc_auc
-from gwkit.stack import Stacker, StackError, find_stacker, stacked_logits
-from gwkit.submission import SubmissionError, input_record, write_submission
+from gwkit.scoring.stack import Stacker, StackError, find_stacker, stacked_logits
+from gwkit.scoring.submission import SubmissionError, input_record, logits_path, write_submission
 
-__all__ = ["cv_auc", "logits_path", "main", "resolve_duplicates"]
-
-
-# --------------------------------------------------------------------------- CV from oof.csv
-
-
-def _read_oof(run_dir: Path) -> pd.DataFrame | None:
-    """The run's out-of-fold logits pooled over folds (one row per id), or None."""
-    files = sorted(run_dir.glob("fold*/oof.csv")) or sorted(run_dir.glob("oof.csv"))
-    frames = []
-    for f in files:
-        try:
-            frames.append(read_oof(f)[["id", "label", "logit"]])  # legacy columns too
-        except ValueError as exc:
-            print(f"warning: {exc}; skipped", file=sys.stderr)
-    if not frames:
-        return None
-    return pd.concat(frames, ignore_index=True).groupby("id", sort=True).mean()
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    auc = roc_auc(y, score)
-    return None if math.isnan(auc) else auc
-
-
-def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:
-    """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files."""
-    oofs = {name: _read_oof(d) for name, d in run_dirs.items()}
-    per_run = {name: None if oof is None else _auc(oof["label"].to_numpy(),
-                                                   oof["logit"].to_numpy())
-               for name, oof in oofs.items()}
-    have = [o for o in oofs.values() if o is not None]
-    if len(have) < 2 or len(have) != len(oofs):
-        return per_run, (per_run[next(iter(per_run))] if len(oofs) == 1 else None)
-    ids = have[0].index
-    if any(not o.index.equals(ids) for o in have[1:]):
-        return per_run, None
-    score = ensemble([[o["logit"].to_numpy()] for o in have], method)
-    return per_run, _auc(have[0]["label"].to_numpy(), score)
-
-
-# --------------------------------------------------------------------------- dedupe
-
-
-def resolve_duplicates(x: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Exploit the course generator's shared seed (competition-mode data only; opt-in).
-
-    Every SNR block of the test set was made with one seed, so rows drawn from
-    the same block row share channel 1 (pure noise in competition mode). In such
-    a group, a channel 0 that differs means the same signal at different SNRs
-    (score 1, certain); identical channel 0 everywhere means noise (score 0),
-    unless one signal row was drawn twice within one SNR block (rare in the
-    real test set: ~100 draws from 10,000 rows per block). Other rows keep
-    their scores. Returns the new scores and the counts set to 0 and 1.
-    """
-    from gwkit.data.duplicates import duplicate_groups
-
-    out = np.array(target, dtype=np.float64, copy=True)
-    n0 = n1 = 0
-    for group in duplicate_groups(x)[1]:
-        first = np.asarray(x[group[0], 0])
-        if all(np.array_equal(first, x[r, 0]) for r in group[1:]):
-            out[group], n0 = 0.0, n0 + len(group)
-        else:
-            out[group], n1 = 1.0, n1 + len(group)
-    return out, n0, n1
+__all__ = ["main"]
 
 
 # --------------------------------------------------------------------------- CLI
-
-
-def logits_path(csv_path: str | Path) -> Path:
-    """The logits archive written beside a submission: ``<stem>.logits.npz``."""
-    csv_path = Path(csv_path)
-    return csv_path.with_name(f"{csv_path.stem}.logits.npz")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.batch_size < 1:
         raise _fail("--batch-size must be at least 1")
 
+    from gwkit.core.paths import locate_data, output_dir
     from gwkit.data import load_test_npy
-    from gwkit.paths import locate_data, output_dir
 
     try:
         out = Path(args.out) if args.out else output_dir() / "submission.csv"
@@ -202,8 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fold_logits = score_runs(args.runs or ["runs"], x, tta=args.tta, batch_size=args.batch_size,
                                  device=device, log=print)
-        network = {run: ensemble([list(folds.values())], "logit")
-                   for run, folds in fold_logits.items()}
+        network = {run: run_logit(folds) for run, folds in fold_logits.items()}
         hybrid = stacked_logits(stackers, network, x, device=device) if stackers else {}
     except (InferenceError, StackError) as exc:
         raise _fail(one_line(exc)) from None

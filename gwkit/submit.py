@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from gwkit.core.errors import GwkitError
+from gwkit.core.kaggle_client import KaggleError, kaggle_api, submit, wait_for_score
 from gwkit.data.competition import COMPETITION, DataError, npy_header
-from gwkit.kaggle_client import KaggleError, describe_error, kaggle_api
-from gwkit.submission import (
+from gwkit.scoring.submission import (
     ProvenanceError,
     SubmissionError,
     input_problem,
@@ -38,10 +37,10 @@ from gwkit.submission import (
     validate_submission,
 )
 
-__all__ = ["SubmitRefused", "main", "reference_data", "submit", "wait_for_score"]
+__all__ = ["SubmitRefused", "main", "reference_data"]
 
 
-class SubmitRefused(Exception):
+class SubmitRefused(GwkitError):
     """The CSV, its data or its provenance rule the upload out; one line for the user."""
 
 
@@ -49,9 +48,9 @@ def reference_data(data: str | None) -> tuple[Path | None, str]:
     """(the competition ``test.npy`` to check against, or None; what was checked, one line).
 
     ``data`` (``--data``) must be a readable ``.npy``; without it the usual
-    search (``gwkit.paths.locate_data``) may find none, which is said, not an error.
+    search (``gwkit.core.paths.locate_data``) may find none, which is said, not an error.
     """
-    from gwkit.paths import locate_data
+    from gwkit.core.paths import locate_data
 
     try:
         path = locate_data(data)
@@ -99,58 +98,6 @@ def _check_provenance(file: Path, reference: Path | None, force: bool) -> None:
                             "pass --force to submit it anyway")
 
 
-def submit(api: Any, file: Path, message: str, competition: str) -> Any:
-    """Upload ``file``; return the API's response or raise :class:`KaggleError`."""
-    try:
-        response = api.competition_submit(str(file), message, competition, quiet=True)
-    except Exception as exc:
-        raise KaggleError(f"submission to {competition} failed: {describe_error(exc)}") from None
-    text = (getattr(response, "message", "") or "").strip() if response is not None else ""
-    ref = getattr(response, "ref", 0) if response is not None else 0
-    if response is None or (not ref and "success" not in text.lower()):
-        raise KaggleError(
-            f"submission to {competition} failed: {text or 'empty response from the Kaggle API'}"
-        )
-    return response
-
-
-def _status_name(sub: Any) -> str:
-    status = getattr(sub, "status", None)
-    return str(getattr(status, "name", status) or "PENDING").upper()
-
-
-def wait_for_score(
-    api: Any,
-    competition: str,
-    ref: int | None,
-    *,
-    poll_interval: float = 10.0,
-    timeout: float = 1800.0,
-    clock=time.monotonic,
-    sleep=time.sleep,
-) -> Any:
-    """Poll the submission list until submission ``ref`` (newest if falsy) is scored."""
-    deadline = clock() + timeout
-    while True:
-        try:
-            subs = api.competition_submissions(competition) or []
-        except Exception as exc:
-            raise KaggleError(f"listing submissions of {competition} failed: "
-                              f"{describe_error(exc)}") from None
-        subs = [s for s in subs if s is not None]
-        match = [s for s in subs if ref and getattr(s, "ref", None) == ref] if ref else subs[:1]
-        if match:
-            sub, status = match[0], _status_name(match[0])
-            if status == "COMPLETE":
-                return sub
-            if status == "ERROR":
-                why = getattr(sub, "error_description", None) or "no reason given"
-                raise KaggleError(f"submission {getattr(sub, 'ref', '?')} failed scoring: {why}")
-        if clock() >= deadline:
-            raise KaggleError(f"timed out after {timeout:g} s waiting for the score")
-        sleep(poll_interval)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m gwkit.submit",
                                 description="Validate and submit a CSV to Kaggle.")
@@ -177,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _checked_file(args: argparse.Namespace) -> tuple[Path, int]:
     """Validate the CSV, its row count and provenance; (file, rows) or SubmitRefused."""
-    from gwkit.paths import output_dir
+    from gwkit.core.paths import output_dir
 
     try:
         file = Path(args.file) if args.file else output_dir() / "submission.csv"

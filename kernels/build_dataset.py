@@ -43,7 +43,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gwkit.fileio import atomic_write
+from gwkit.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDER_USER = "YOUR_KAGGLE_USERNAME"

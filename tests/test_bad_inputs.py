@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwkit.devices import usable_cpus
+from gwkit.core.devices import usable_cpus
 
 REPO = Path(__file__).resolve().parents[1]
 NSAMPLES = 16384
@@ -117,7 +117,7 @@ def _submission(d: Path, text: str = "id,target\n0,0.5\n1,0.25\n") -> None:
 
 
 def _simulated_submission(d: Path) -> None:
-    from gwkit.submission import input_record, write_submission
+    from gwkit.scoring.submission import input_record, write_submission
 
     _npy(d / "data" / "demo" / "test.npy")
     _write(d / "data" / "demo" / "labels.csv", "id,target\n0,0\n1,1\n")
@@ -137,7 +137,7 @@ def _train_preset(d: Path) -> None:
 
 def _train_state(d: Path, files: tuple[str, ...]) -> None:
     """A fold folder holding ``files`` (gwkit checkpoints without training state)."""
-    from gwkit.config import resolve_config
+    from gwkit.training.config import resolve_config
 
     _train_preset(d)
     cfg = resolve_config(str(d / "tiny.yaml"), [])

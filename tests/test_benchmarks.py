@@ -51,7 +51,7 @@ def test_gpu_smoke_runs_its_cpu_fallback(tmp_path):
     ran = [r for name, r in rows.items() if name not in skipped]
     assert {r["stage"] for r in ran} == {
         "engine", "train fp32", "train bf16 autocast", "ddp (torchrun, gloo)",
-        "predict (gwkit.inference)", "matched filter (mf_features)", "predict CLI"}
+        "predict (gwkit.scoring.inference)", "matched filter (mf_features)", "predict CLI"}
     for r in ran:
         assert r["status"] == "ok" and r["samples_per_s"] > 0 and r["peak_mb"] > 0, r
     assert "samples/s" in done.stdout and "peak MB" in done.stdout

@@ -1,4 +1,4 @@
-"""gwkit.evaluation (metrics against scikit-learn, per-SNR logic, plots) and the evaluate CLI."""
+"""gwkit.scoring.report (metrics against scikit-learn, per-SNR logic, plots) and the evaluate CLI."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
+from gwkit.core.metrics import accuracy
+from gwkit.data.labelled import ScoreSet
 from gwkit.evaluate import main
-from gwkit.evaluation import (
-    ScoreSet,
+from gwkit.scoring.report import (
     bootstrap_auc,
     bootstrap_auc_difference,
     confusion,
@@ -23,7 +24,6 @@ from gwkit.evaluation import (
     tpr_at_fpr,
     write_report,
 )
-from gwkit.metrics import accuracy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SNRS = (5.0, 10.0, 20.0)

@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
+from gwkit.core.metrics import roc_auc
 from gwkit.engine import FixedSet
 from gwkit.hybrid import main as hybrid_main
-from gwkit.inference import find_checkpoints, load_detector, predict_logits
-from gwkit.metrics import roc_auc
 from gwkit.models import create_model, save_checkpoint
-from gwkit.predict import logits_path
+from gwkit.scoring.inference import find_checkpoints, load_detector, predict_logits
+from gwkit.scoring.stack import Stacker, feature_table
+from gwkit.scoring.submission import logits_path
 from gwkit.sim.matched_filter import build_filter_bank
 from gwkit.sim.mf_features import MatchedFilter
-from gwkit.stack import Stacker, feature_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from gwkit.data.competition import COMPETITION
-from gwkit.submission import validate_submission
+from gwkit.scoring.submission import validate_submission
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS = REPO / "kernels"

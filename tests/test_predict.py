@@ -9,10 +9,16 @@ import pandas as pd
 import pytest
 import torch
 
-from gwkit.inference import find_checkpoints, submission_target
 from gwkit.models import create_model, load_checkpoint, save_checkpoint
-from gwkit.predict import logits_path, main
-from gwkit.submission import SubmissionError, read_provenance, validate_submission, write_submission
+from gwkit.predict import main
+from gwkit.scoring.inference import find_checkpoints, submission_target
+from gwkit.scoring.submission import (
+    SubmissionError,
+    logits_path,
+    read_provenance,
+    validate_submission,
+    write_submission,
+)
 
 N = 6
 MODEL = "gabbard2018"
@@ -160,8 +166,8 @@ def test_failure_never_overwrites_existing_submission(tmp_path, test_npy, runs, 
     out = tmp_path / "submission.csv"
     out.write_text("id,target\n0,0.5\n")  # an existing (here: stale) file
     before = out.read_bytes()
-    import gwkit.inference as inference
     import gwkit.predict as predict
+    import gwkit.scoring.inference as inference
 
     monkeypatch.setattr(inference, "predict_logits", lambda *a, **k: np.full(N, np.nan))
     with pytest.raises(SystemExit, match="non-finite"):
@@ -226,7 +232,7 @@ def test_write_submission_refuses_bad_targets(tmp_path):
 
 
 def test_resolve_duplicates_uses_the_shared_seed():
-    from gwkit.predict import resolve_duplicates
+    from gwkit.data.duplicates import resolve_duplicates
     from gwkit.sim.generator import simulate_competition
 
     x, params = simulate_competition((4.0, 20.0), per_snr=12, block_rows=10, nnoise=2, seed=2)

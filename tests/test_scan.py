@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from gwkit.scan import MERGER_OFFSET, Whitened, main, scan
+from gwkit.scan import main
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import PSD_FLOW
 from gwkit.sim.waveforms import imrphenomd
 from gwkit.strain.gwosc import StrainSeries, write_gwosc
+from gwkit.strain.search import MERGER_OFFSET, Whitened, scan
 
 REPO = Path(__file__).resolve().parents[1]
 GW150914 = ("H-H1_LOSC_4_V2-1126259446-32.hdf5", "L-L1_LOSC_4_V2-1126259446-32.hdf5")
@@ -35,7 +37,7 @@ def injected(tmp_path_factory) -> list[str]:
     """H1 and L1 files: 24 s of design-PSD noise, a 36+29 Msun merger at SNR 20 in each."""
     folder = tmp_path_factory.mktemp("gwosc")
     nsamples = int(24 * FS)
-    psd = design_psd(nsamples, FS)
+    psd = design_psd(nsamples, FS, PSD_FLOW)
     hp, _, _ = imrphenomd(36.0, 29.0, sample_rate=FS, f_lower=20.0, min_length=4096)
     peak = int(np.argmax(np.abs(hp)))
     signal = np.zeros(nsamples)

@@ -5,6 +5,7 @@ import pytest
 from gwkit import inspect as gw_inspect
 from gwkit import simulate
 from gwkit.data import load_competition_file, load_test_npy
+from gwkit.data.inspection import inspect_array
 
 
 def _run(tmp_path, name, *extra):
@@ -106,7 +107,7 @@ def test_inspect_reports_which_channel_carries_signal(tmp_path, capsys):
                             "--json", str(tmp_path / "r.json")]) == 0
     text = capsys.readouterr().out
     assert "suggested simulation mode: competition" in text
-    report = gw_inspect.inspect_array(load_test_npy(out / "test.npy", layout="flat"), noise_rows=100)
+    report = inspect_array(load_test_npy(out / "test.npy", layout="flat"), noise_rows=100)
     assert report.channels[0].carries_signal and not report.channels[1].carries_signal
     assert report.shared_channel1_groups  # rows drawn twice share channel-1 noise
     assert (tmp_path / "r.json").stat().st_size > 100

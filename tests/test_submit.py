@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gwkit.kaggle_client import KaggleError
-from gwkit.submit import wait_for_score
+from gwkit.core.kaggle_client import KaggleError, wait_for_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_kaggle import FakeKaggle  # noqa: E402
@@ -129,7 +128,7 @@ def test_unreadable_data_is_an_error(fake, tmp_path, good_csv, content):
 
 
 def _with_provenance(csv: Path, data: Path) -> None:
-    from gwkit.submission import input_record, write_submission
+    from gwkit.scoring.submission import input_record, write_submission
 
     write_submission(csv, np.array([0.5, 0.25, 1.0]), provenance={
         "input": input_record(data), "runs": ["weights/gwkit_resnet"], "tta": "none"})

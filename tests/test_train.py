@@ -19,14 +19,16 @@ import pytest
 import torch
 import yaml
 
-import gwkit.train as gt
-from gwkit.config import TrainConfig, load_config
+import gwkit.training.loop as gt
 from gwkit.data.folds import fold_split, load_folds
 from gwkit.engine import Augment, FixedSet
 from gwkit.engine.sampler import Sampler
 from gwkit.models import load_checkpoint
 from gwkit.sim.bank import build_bank
 from gwkit.sim.recipe import COMPETITION_SNRS
+from gwkit.train import main as train_main
+from gwkit.training.config import TrainConfig, load_config
+from gwkit.training.fold_data import FoldData, RunError, derive_seed
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = dict(layers=[1, 1], channels=[8, 16], stem_width=8, stem_stride=2,
@@ -62,7 +64,7 @@ def tiny_preset(tmp_path: Path, bank: Path, **changes) -> Path:
 
 
 def run(preset: Path, *args: str) -> dict:
-    return gt.main(["--preset", str(preset), *args])
+    return train_main(["--preset", str(preset), *args])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -84,7 +86,7 @@ def test_get_lr_warmup_then_cosine():
 
 
 def test_derived_seeds_differ_by_stream_fold_and_rank():
-    seeds = {gt.derive_seed(0, s, f, r) for s in range(3) for f in range(5) for r in range(4)}
+    seeds = {derive_seed(0, s, f, r) for s in range(3) for f in range(5) for r in range(4)}
     assert len(seeds) == 60 and all(0 <= s < 2**63 for s in seeds)
 
 
@@ -333,7 +335,7 @@ def test_bad_settings_exit_with_one_line(tmp_path, bank_path, args, message):
 
 def test_unknown_preset_and_missing_bank(tmp_path, bank_path):
     with pytest.raises(SystemExit, match=r"unknown preset 'nope'; available: .*demo"):
-        gt.main(["--preset", "nope"])
+        train_main(["--preset", "nope"])
     preset = tiny_preset(tmp_path, tmp_path / "missing.h5")
     with pytest.raises(SystemExit, match=r"bank=.*missing.h5: no such file"):
         run(preset)
@@ -423,7 +425,7 @@ def fake_evaluate(aucs: list[float]):
 @pytest.mark.parametrize(("patience", "epochs_run"), [(0, 6), (1, 2), (2, 3)])
 def test_early_stopping_after_patience_epochs_without_a_better_auc(
         tmp_path, bank_path, monkeypatch, capsys, patience, epochs_run):
-    monkeypatch.setattr(gt, "evaluate", fake_evaluate([0.6, 0.5, 0.55, 0.7, 0.8, 0.9]))
+    monkeypatch.setattr(gt, "validate", fake_evaluate([0.6, 0.5, 0.55, 0.7, 0.8, 0.9]))
     run(tiny_preset(tmp_path, bank_path, epochs=6, steps_per_epoch=1, patience=patience),
         "--fold", "0")
     out = tmp_path / "runs" / "tiny" / "fold0"
@@ -435,7 +437,7 @@ def test_early_stopping_after_patience_epochs_without_a_better_auc(
 
 
 def test_pick_device(monkeypatch):
-    from gwkit.devices import DeviceError, pick_device
+    from gwkit.core.devices import DeviceError, pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -503,7 +505,7 @@ def test_ema_weights_are_the_ones_validated_and_kept(tmp_path, bank_path):
     trained = [k for k, v in last["state_dict"].items() if v.is_floating_point()]
     assert any(not torch.equal(last["state_dict"][k], ema[k]) for k in trained)
     val = FixedSet.load(out / "val.h5")  # and the validation scores are the EMA's
-    _, logit = gt.evaluate(model, val, batch_size=64, device=torch.device("cpu"))
+    _, logit = gt.validate(model, val, batch_size=64, device=torch.device("cpu"))
     np.testing.assert_allclose(pd.read_csv(out / "oof.csv")["logit"], logit, rtol=1e-5, atol=1e-6)
 
 
@@ -585,7 +587,7 @@ def test_train_data_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_pa
     run(tiny_preset(tmp_path / "a", bank_path, **changes), "--fold", "1")
     broken = tiny_preset(tmp_path / "b", bank_path, **changes)
     calls = {"n": 0}
-    original = gt.FoldData.fixed_batch
+    original = FoldData.fixed_batch
 
     def dies_in_epoch_3(self, *args):
         calls["n"] += 1
@@ -593,10 +595,10 @@ def test_train_data_resume_after_kill_equals_uninterrupted_run(tmp_path, bank_pa
             raise Killed
         return original(self, *args)
 
-    monkeypatch.setattr(gt.FoldData, "fixed_batch", dies_in_epoch_3)
+    monkeypatch.setattr(FoldData, "fixed_batch", dies_in_epoch_3)
     with pytest.raises(Killed):
         run(broken, "--fold", "1")
-    monkeypatch.setattr(gt.FoldData, "fixed_batch", original)
+    monkeypatch.setattr(FoldData, "fixed_batch", original)
     run(broken, "--fold", "1", "--resume")
     assert_same_training(tmp_path / "a" / "runs" / "tiny" / "fold1",
                          tmp_path / "b" / "runs" / "tiny" / "fold1", steps=9)
@@ -668,7 +670,7 @@ def test_init_from_starts_at_the_checkpoint_and_refuses_another_model(tmp_path, 
     assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
     other = load_config(tiny_preset(tmp_path / "other", bank_path, init_from=str(start),
                                     model_kwargs=dict(TINY_MODEL, channels=[8, 8])))
-    with pytest.raises(gt.RunError, match="init_from=.*other arguments"):
+    with pytest.raises(RunError, match="init_from=.*other arguments"):
         gt.build_model(other)
 
 

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 import torch
 
-from gwkit.config import config_from_dict, load_preset
+from gwkit.core.metrics import roc_auc
 from gwkit.engine import Sampler, make_fixed_set
-from gwkit.inference import find_checkpoints, predict_logits
-from gwkit.metrics import roc_auc
 from gwkit.models import load_checkpoint
+from gwkit.scoring.inference import find_checkpoints, predict_logits
+from gwkit.scoring.stack import Stacker, find_stacker
 from gwkit.sim.mf_features import FilterBank
-from gwkit.stack import Stacker, find_stacker
+from gwkit.training.config import config_from_dict, load_preset
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*/fold*.pt"))

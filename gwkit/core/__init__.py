@@ -1,1 +1,2 @@
-"""What every stage shares: plain text for the command line (more moves here with the layout)."""
+"""What every stage shares: errors, atomic files, data locations, devices and threads,
+distributed set-up, the Kaggle client and plain command-line text."""

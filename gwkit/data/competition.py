@@ -29,8 +29,10 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from gwkit.core.errors import DataError
+from gwkit.core.fileio import atomic_path
+from gwkit.core.paths import COMPETITION
 from gwkit.data.columns import upgrade_labelled
-from gwkit.fileio import atomic_path
 from gwkit.sim.recipe import IFOS, NSAMPLES, SAMPLE_RATE
 
 __all__ = [
@@ -55,18 +57,12 @@ __all__ = [
     "write_sav_block",
 ]
 
-COMPETITION = "2023-gwdata-bootcamp"
-
 MMAP_THRESHOLD_BYTES = 256 * 2**20  # .npy files larger than this are memory-mapped
 HDF5_FORMAT = 1  # value of the "gwkit_format" file attribute written by write_hdf5
 _FINITE_CHUNK_BYTES = 64 * 2**20  # bound on the memory used by the finiteness check
 
 Layout = Literal["competition", "flat"]
 PathLike = str | os.PathLike
-
-
-class DataError(ValueError):
-    """A data file is missing pieces, malformed, truncated or unsafe."""
 
 
 # --------------------------------------------------------------------------- validation
@@ -521,7 +517,7 @@ def _read_hdf5(f: h5py.File, path: Path, nsamples: int | None) -> CompetitionDat
     snr_group = f[name][()] if name else None
     if snr_group is not None and snr_group.shape != (n,):
         raise DataError(f"{path}: expected {name} of shape ({n},), found {snr_group.shape}")
-    params = _read_params(f["params"], n, path) if "params" in f else None
+    params = read_params(f["params"], n, path) if "params" in f else None
     if params is not None:
         params = upgrade_labelled(params)
     attrs = {key: _plain(value) for key, value in f.attrs.items()}
@@ -534,7 +530,7 @@ def hdf5_snr_group_name(f: h5py.File) -> str | None:
     return next((name for name in ("snr_group", "snr") if name in f), None)
 
 
-def _read_params(group: h5py.Group, n: int, path: Path) -> pd.DataFrame:
+def read_params(group: h5py.Group, n: int, path: Path) -> pd.DataFrame:
     names = [str(c) for c in group.attrs.get("columns", sorted(group.keys()))]
     data = {}
     for name in names:

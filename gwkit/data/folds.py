@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.core.fileio import atomic_write
 from gwkit.data.competition import DataError
-from gwkit.fileio import atomic_write
 
-__all__ = ["FOLD_COLUMNS", "assign_folds", "fold_split", "load_folds", "save_folds"]
+__all__ = ["FOLD_COLUMNS", "assign_folds", "fold_split", "load_folds", "row_groups", "save_folds"]
 
 FOLD_COLUMNS = ("waveform_id", "chirp_mass", "mass_bin", "fold")
 
@@ -138,3 +138,17 @@ def fold_split(df: pd.DataFrame, fold: int) -> tuple[np.ndarray, np.ndarray]:
     ids = df["waveform_id"].to_numpy(dtype=np.int64)
     is_val = df["fold"].to_numpy() == fold
     return np.sort(ids[~is_val]), np.sort(ids[is_val])
+
+
+def row_groups(waveform_id: np.ndarray, label: np.ndarray | None = None) -> np.ndarray:
+    """Group of each row for grouped CV and bootstraps: rows sharing a waveform together,
+    every other row alone (noise rows: id < 0 or NaN, or ``label`` 0 when given).
+
+    Returns integer group ids (0..G-1).
+    """
+    wid = np.asarray(waveform_id, dtype=np.float64).ravel()
+    own = ~np.isfinite(wid) | (wid < 0)
+    if label is not None:
+        own |= np.asarray(label).ravel() == 0
+    keys = np.where(own, -1.0 - np.arange(wid.size), wid)  # negative keys: one group per row
+    return np.unique(keys, return_inverse=True)[1].astype(np.int64)

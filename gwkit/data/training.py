@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gwkit.core.fileio import atomic_path
 from gwkit.data.columns import upgrade_labelled
 from gwkit.data.competition import (
     HDF5_FORMAT,
@@ -66,7 +67,6 @@ from gwkit.data.competition import (
     load_sav_params,
     npy_header,
 )
-from gwkit.fileio import atomic_path
 from gwkit.sim.recipe import IFOS, NSAMPLES
 
 __all__ = [
@@ -220,7 +220,7 @@ def _open_hdf5(path: Path) -> TrainingFile:
     """A gwkit HDF5 set (``write_hdf5``), labels required; ``x`` is not read here."""
     import h5py
 
-    from gwkit.data.competition import _read_params
+    from gwkit.data.competition import read_params
 
     try:
         with h5py.File(path, "r") as f:
@@ -245,7 +245,7 @@ def _open_hdf5(path: Path) -> TrainingFile:
                 else np.full(n, math.nan)
             if snr_group.shape != (n,):
                 raise DataError(f"{path}: expected {name} of shape ({n},), found {snr_group.shape}")
-            params = _read_params(f["params"], n, path) if "params" in f else None
+            params = read_params(f["params"], n, path) if "params" in f else None
             mode = f.attrs.get("mode")
     except DataError:
         raise

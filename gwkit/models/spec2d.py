@@ -39,6 +39,7 @@ from torch import nn
 from gwkit.models.resnet1d import as_channels_first
 from gwkit.models.spec_augment import SpectrogramAugment
 from gwkit.models.spectrogram import CQT, NormType
+from gwkit.sim.recipe import NSAMPLES, SAMPLE_RATE
 
 __all__ = ["Spec2d", "load_backbone_weights"]
 
@@ -147,8 +148,8 @@ class Spec2d(nn.Module):
         in_chans: int = 2,
         channels: Sequence[int] = (0, 1),
         num_classes: int = 1,
-        input_length: int = 16384,
-        sample_rate: float = 8192.0,
+        input_length: int = NSAMPLES,
+        sample_rate: float = SAMPLE_RATE,
         fmin: float = 20.0,
         fmax: float = 500.0,
         bins_per_octave: int = 12,

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gwkit.sim.recipe import NSAMPLES, SAMPLE_RATE
+
 __all__ = ["CQT", "CQTFilters", "cqt_filters", "cqt_frequencies", "normalize_image"]
 
 NormType = Literal["instance", "none"]
@@ -68,7 +70,7 @@ class CQTFilters(NamedTuple):
 
 def cqt_filters(
     nsamples: int,
-    sample_rate: float = 8192.0,
+    sample_rate: float = SAMPLE_RATE,
     *,
     fmin: float = 20.0,
     fmax: float = 500.0,
@@ -153,7 +155,7 @@ class CQT(nn.Module):
 
     def __init__(
         self,
-        sample_rate: float = 8192.0,
+        sample_rate: float = SAMPLE_RATE,
         *,
         fmin: float = 20.0,
         fmax: float = 500.0,
@@ -161,7 +163,7 @@ class CQT(nn.Module):
         hop_length: int = 128,
         filter_scale: float = 1.0,
         normalize: NormType = "instance",
-        input_length: int = 16384,
+        input_length: int = NSAMPLES,
     ) -> None:
         super().__init__()
         if normalize not in NORM_TYPES:

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gwkit.devices import usable_cpus
-from gwkit.fileio import atomic_path
+from gwkit.core.devices import usable_cpus
+from gwkit.core.errors import DataError
+from gwkit.core.fileio import atomic_path
 from gwkit.sim.recipe import F_LOWER, MIN_WAVEFORM_LENGTH, SAMPLE_RATE, MassPrior
 from gwkit.sim.waveforms import (
     BinaryMasses,
@@ -228,8 +229,6 @@ def _same(a, b) -> bool:
 def load_bank(path: str | os.PathLike, ids: Sequence[int] | None = None) -> WaveformBank:
     """Load a bank written by :func:`build_bank` (all entries, or only ``ids``)."""
     import h5py
-
-    from gwkit.data.competition import DataError
 
     path = Path(path)
     if not path.exists():

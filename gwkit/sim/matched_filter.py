@@ -60,8 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gwkit.fileio import atomic_path
-from gwkit.sim.mf_features import _output_grid, filter_spectra
+from gwkit.core.fileio import atomic_path
+from gwkit.sim.mf_features import filter_spectra, output_grid
 from gwkit.sim.parallel import process_map
 from gwkit.sim.recipe import MassPrior, Mode, Recipe
 from gwkit.sim.waveforms import (
@@ -214,7 +214,7 @@ class TemplateBank(BinaryMasses):
 
         ref = _default_ref_index(recipe) if ref_index is None else int(ref_index)
         nsamples, fs = recipe.nsamples, recipe.sample_rate
-        nbins, nout = _output_grid(nsamples, fs, f_max, stride)
+        nbins, nout = output_grid(nsamples, fs, f_max, stride)
         prior: MassPrior = recipe.masses
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_PLACEMENT,)))
         limit = n if n is not None else max_candidates

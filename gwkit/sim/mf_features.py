@@ -1,6 +1,6 @@
 """Matched-filter features, fast: a compressed filter bank (plain data) and a batched torch filter.
 
-The stacked detector (:mod:`gwkit.stack`) needs, per row, what the matched
+The stacked detector (:mod:`gwkit.scoring.stack`) needs, per row, what the matched
 filter of :mod:`gwkit.sim.matched_filter` knows: the peak SNR over templates
 and the merger window, a template-marginalised statistic, and where and with
 which template the peak is. This module computes them fast enough for a
@@ -65,7 +65,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gwkit.fileio import atomic_path
+from gwkit.core.errors import GwkitError
+from gwkit.core.fileio import atomic_path
 from gwkit.sim.recipe import NSAMPLES, PEAK_RANGE, SAMPLE_RATE, Mode
 from gwkit.sim.waveforms import BinaryMasses
 
@@ -80,14 +81,14 @@ FILTER_BANK_FORMAT = 1
 FEATURES = ("mf_snr", "mf_lse", "mf_lse_time", "mf_mchirp", "mf_time", "mf_template")
 
 
-class FilterBankError(ValueError):
+class FilterBankError(GwkitError, ValueError):
     """A file that is not a usable filter bank; the message names the file."""
 
 
 # ----------------------------------------------------------------------------- the bank
 
 
-def _output_grid(nsamples: int, sample_rate: float, f_max: float | None, stride: int
+def output_grid(nsamples: int, sample_rate: float, f_max: float | None, stride: int
                  ) -> tuple[int, int]:
     """(M kept rfft bins, P = nsamples / stride grid points); M <= P."""
     if stride < 1 or nsamples % stride:
@@ -148,7 +149,7 @@ class FilterBank(BinaryMasses):
         self.weight = np.asarray(self.weight, dtype=np.float64)
         self.basis = np.asarray(self.basis, dtype=np.complex64)
         k = self.m1.size
-        nbins, _ = _output_grid(self.nsamples, self.sample_rate, self.f_max, self.stride)
+        nbins, _ = output_grid(self.nsamples, self.sample_rate, self.f_max, self.stride)
         rank = self.basis.shape[0]
         if self.coefficients is not None:
             self.coefficients = np.asarray(self.coefficients, dtype=np.complex64)
@@ -195,7 +196,7 @@ class FilterBank(BinaryMasses):
         ``weight``: prior weights (default: equal).
         """
         recipe = bank.recipe
-        nbins, _ = _output_grid(recipe.nsamples, recipe.sample_rate, f_max, stride)
+        nbins, _ = output_grid(recipe.nsamples, recipe.sample_rate, f_max, stride)
         filters = filter_spectra(bank.templates, nbins)
         k = len(bank)
         weight = np.full(k, 1.0 / k) if weight is None else np.asarray(weight, np.float64)
@@ -338,7 +339,7 @@ class MatchedFilter(nn.Module):
         self.bank = bank
         self.mode = mode
         self.template_batch = template_batch
-        self.nbins, self.nout = _output_grid(bank.nsamples, bank.sample_rate, bank.f_max,
+        self.nbins, self.nout = output_grid(bank.nsamples, bank.sample_rate, bank.f_max,
                                              bank.stride)
         lo, hi = bank.peak_range
         shift_lo, shift_hi = lo - margin - bank.ref_index, hi - 1 + margin - bank.ref_index

@@ -12,8 +12,6 @@ import functools
 
 import numpy as np
 
-from gwkit.sim.recipe import NSAMPLES, PSD_FLOW, SAMPLE_RATE
-
 __all__ = ["design_psd", "rfft_frequencies"]
 
 
@@ -37,10 +35,11 @@ def _design_psd(nsamples: int, sample_rate: float, flow: float) -> np.ndarray:
     return psd
 
 
-def design_psd(
-    nsamples: int = NSAMPLES, sample_rate: float = SAMPLE_RATE, flow: float = PSD_FLOW
-) -> np.ndarray:
+def design_psd(nsamples: int, sample_rate: float, flow: float) -> np.ndarray:
     """One-sided Advanced LIGO design PSD in 1/Hz at the rfft bins of the segment.
+
+    The recipe's own is :attr:`gwkit.sim.recipe.Recipe.psd` (its length, rate and
+    ``psd_flow``); this module depends on nothing else in gwkit.
 
     Bins below ``flow`` Hz are exactly 0 (LALSuite's convention); code that
     divides by the PSD must treat them as "no data". The array is cached and

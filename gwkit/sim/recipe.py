@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from gwkit.sim.psd import design_psd
+
 __all__ = [
     "CENTRAL_START",
     "CENTRAL_WIDTH_FRACTION",
@@ -123,6 +125,4 @@ class Recipe:
     @property
     def psd(self) -> np.ndarray:
         """The design PSD at the rfft bins of a row (cached, read-only)."""
-        from gwkit.sim.psd import design_psd
-
         return design_psd(self.nsamples, self.sample_rate, self.psd_flow)

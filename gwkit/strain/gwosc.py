@@ -216,7 +216,7 @@ def write_gwosc(
     """
     import h5py
 
-    from gwkit.fileio import atomic_path
+    from gwkit.core.fileio import atomic_path
 
     nseconds = int(np.ceil(series.duration))
     masks = {

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from gwkit.sim.psd import design_psd
-from gwkit.sim.recipe import SAMPLE_RATE
+from gwkit.sim.recipe import PSD_FLOW, SAMPLE_RATE
 from gwkit.sim.whiten import whiten_torch, whitening_filter
 
 __all__ = ["competition_rows", "fill_band", "sliding_windows", "window_starts"]
@@ -75,7 +75,7 @@ def _design_filters(nsamples: int, sample_rate: float) -> tuple[np.ndarray, np.n
     it and the PSD together (by ``g`` and ``1 / g**2``) leaves the composition
     unchanged and keeps every intermediate value O(1), so float32 is enough.
     """
-    psd = design_psd(nsamples, sample_rate)
+    psd = design_psd(nsamples, sample_rate, PSD_FLOW)
     filt = whitening_filter(psd, sample_rate)
     recolour = np.zeros_like(filt)
     recolour[filt > 0] = 1.0 / filt[filt > 0]

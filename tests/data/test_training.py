@@ -12,7 +12,7 @@ import gwkit.data.training as training
 from gwkit.data import DataError, write_hdf5
 from gwkit.data.competition import write_sav_block
 from gwkit.data.training import expand_paths, group_rows, open_training_data, sav_params_path
-from gwkit.simulate import sav_records
+from gwkit.data.writers import sav_records
 
 N = 16384
 

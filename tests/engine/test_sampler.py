@@ -3,8 +3,8 @@ import pytest
 import torch
 from scipy.stats import ks_2samp
 
+from gwkit.data.inspection import excess_power
 from gwkit.engine import Extrinsics, Sampler
-from gwkit.inspect import excess_power
 from gwkit.sim.generator import Source, draw_source, plan_block, project, render_rows
 from gwkit.sim.recipe import Recipe
 

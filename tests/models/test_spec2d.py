@@ -7,9 +7,9 @@ import timm
 import torch
 
 import gwkit.models as gm
-from gwkit.config import resolve_config
 from gwkit.models.spec2d import Spec2d
 from gwkit.models.spectrogram import CQT
+from gwkit.training.config import resolve_config
 
 LENGTH = 4096  # 0.5 s: the shortest segment that resolves the 20 Hz filter, 32 frames
 TINY = "test_efficientnet"  # timm's 99k-parameter test model
@@ -169,7 +169,7 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 
 
 def test_train_config_selects_backbone_by_name():
-    from gwkit.train import build_model
+    from gwkit.training.loop import build_model
 
     cfg = resolve_config(None, ["model=spec2d", "model_kwargs={backbone: efficientnet_b0}"])
     model = build_model(cfg)

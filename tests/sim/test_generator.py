@@ -12,7 +12,6 @@ from gwkit.sim.generator import (
     simulate_block,
     simulate_competition,
 )
-from gwkit.sim.psd import design_psd
 from gwkit.sim.recipe import Recipe
 
 COMP, PHYS = Recipe(mode="competition"), Recipe(mode="physical")
@@ -43,7 +42,7 @@ def test_competition_quirk_inclination_is_cos_iota():
 
 
 def test_physical_mode_network_snr_is_requested(projections):
-    psd = design_psd()
+    psd = Recipe(mode="physical").psd
     for p in projections[2]:
         full_band = optimal_snr(10.0 * p.strain, psd, 8192.0)  # no fmin cut
         network = np.sqrt(np.sum(full_band**2))

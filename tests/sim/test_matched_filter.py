@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import hilbert
 
-from gwkit.metrics import roc_auc
+from gwkit.core.metrics import roc_auc
 from gwkit.sim.generator import coloured_noise, simulate_block
 from gwkit.sim.matched_filter import (
     TemplateBank,

@@ -5,6 +5,7 @@ import torch
 
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import NSAMPLES, PSD_FLOW, SAMPLE_RATE
 from gwkit.sim.whiten import central_window, tukey, whiten, whiten_torch, whitening_filter
 
 FS, N = 8192.0, 16384
@@ -26,18 +27,18 @@ def test_central_window_cuts_to_central_region():
 
 
 def test_design_psd_is_lalsuite_adv_design():
-    psd = design_psd()
+    psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
     assert psd.shape == (N // 2 + 1,)
     assert np.all(psd[:20] == 0) and np.all(psd[20:-1] > 0)  # 10 Hz cut-off at 0.5 Hz bins
     assert psd[-1] == 0  # LALSuite leaves the Nyquist bin empty
     # aLIGO design ASD is ~4e-24 /sqrt(Hz) around 200 Hz
     assert 2e-24 < np.sqrt(psd[400]) < 6e-24
     with pytest.raises(ValueError, match="even"):
-        design_psd(nsamples=101)
+        design_psd(101, SAMPLE_RATE, PSD_FLOW)
 
 
 def test_whitening_filter_zero_where_psd_zero():
-    psd = design_psd()
+    psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
     filt = whitening_filter(psd, FS)
     assert np.all(filt[:20] == 0) and filt[0] == 0
     np.testing.assert_allclose(filt[100], np.sqrt(2 / (FS * psd[100])))
@@ -46,7 +47,7 @@ def test_whitening_filter_zero_where_psd_zero():
 @pytest.fixture(scope="module")
 def whitened_noise():
     rng = np.random.default_rng(7)
-    psd = design_psd()
+    psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
     noise = np.stack([coloured_noise(rng, psd, N, FS) for _ in range(100)])
     return whiten(noise, psd, FS)
 
@@ -71,7 +72,7 @@ def test_whitened_noise_psd_is_flat(whitened_noise):
 
 
 def test_whitening_is_linear_and_torch_matches(rng):
-    psd = design_psd()
+    psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
     a, b = rng.standard_normal((2, 2, N))
     np.testing.assert_allclose(whiten(a + b, psd), whiten(a, psd) + whiten(b, psd), atol=1e-12)
     got = whiten_torch(torch.from_numpy(a), psd).numpy()

@@ -7,6 +7,7 @@ import pytest
 
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import PSD_FLOW
 
 REPO = Path(__file__).resolve().parents[2]
 GW150914_DIRS = (REPO / "tests" / "data" / "gw150914", REPO / ".." / "shared" / "data" / "gw150914")
@@ -28,6 +29,6 @@ def gw150914() -> tuple[Path, Path]:
 def coloured() -> tuple[np.ndarray, np.ndarray]:
     """(8, 32 s) of Gaussian noise with the design PSD at 4096 Hz, and that PSD at 0.25 Hz."""
     nsamples = int(32 * FS)
-    noise = coloured_noise(np.random.default_rng(2015), design_psd(nsamples, FS), nsamples, FS,
+    noise = coloured_noise(np.random.default_rng(2015), design_psd(nsamples, FS, PSD_FLOW), nsamples, FS,
                            nchannels=8)
-    return noise, design_psd(int(4 * FS), FS).copy()
+    return noise, design_psd(int(4 * FS), FS, PSD_FLOW).copy()

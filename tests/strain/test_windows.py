@@ -7,6 +7,7 @@ import torch
 
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.psd import design_psd
+from gwkit.sim.recipe import NSAMPLES, PSD_FLOW, SAMPLE_RATE
 from gwkit.sim.whiten import whiten
 from gwkit.strain.windows import competition_rows, fill_band, sliding_windows, window_starts
 
@@ -19,7 +20,7 @@ def _rms(x: np.ndarray, lo: int, hi: int) -> float:
 
 def test_rows_of_white_noise_have_the_competitions_noise_profile():
     rng = np.random.default_rng(3)
-    psd = design_psd()
+    psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
     competition = whiten(np.stack([coloured_noise(rng, psd, N, FS, 1)[0] for _ in range(300)]), psd)
     white = torch.randn(300, N, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     rows = competition_rows(white).numpy()

@@ -12,10 +12,13 @@ import contextlib
 import io
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CREDENTIALS_HELP", "KaggleError", "describe_error", "kaggle_api"]
+from gwkit.core.errors import GwkitError
+
+__all__ = ["CREDENTIALS_HELP", "KaggleError", "describe_error", "kaggle_api", "submit", "wait_for_score"]
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found. Set KAGGLE_USERNAME and KAGGLE_KEY, or save "
@@ -24,7 +27,7 @@ CREDENTIALS_HELP = (
 )
 
 
-class KaggleError(RuntimeError):
+class KaggleError(GwkitError, RuntimeError):
     """A Kaggle API call failed; the message says why (one line)."""
 
 
@@ -86,3 +89,55 @@ def kaggle_api() -> Any:
     except Exception as exc:  # network errors while checking an access token, bad config, ...
         raise KaggleError(f"Kaggle authentication failed: {describe_error(exc)}") from None
     return api
+
+
+def submit(api: Any, file: Path, message: str, competition: str) -> Any:
+    """Upload ``file``; return the API's response or raise :class:`KaggleError`."""
+    try:
+        response = api.competition_submit(str(file), message, competition, quiet=True)
+    except Exception as exc:
+        raise KaggleError(f"submission to {competition} failed: {describe_error(exc)}") from None
+    text = (getattr(response, "message", "") or "").strip() if response is not None else ""
+    ref = getattr(response, "ref", 0) if response is not None else 0
+    if response is None or (not ref and "success" not in text.lower()):
+        raise KaggleError(
+            f"submission to {competition} failed: {text or 'empty response from the Kaggle API'}"
+        )
+    return response
+
+
+def _status_name(sub: Any) -> str:
+    status = getattr(sub, "status", None)
+    return str(getattr(status, "name", status) or "PENDING").upper()
+
+
+def wait_for_score(
+    api: Any,
+    competition: str,
+    ref: int | None,
+    *,
+    poll_interval: float = 10.0,
+    timeout: float = 1800.0,
+    clock=time.monotonic,
+    sleep=time.sleep,
+) -> Any:
+    """Poll the submission list until submission ``ref`` (newest if falsy) is scored."""
+    deadline = clock() + timeout
+    while True:
+        try:
+            subs = api.competition_submissions(competition) or []
+        except Exception as exc:
+            raise KaggleError(f"listing submissions of {competition} failed: "
+                              f"{describe_error(exc)}") from None
+        subs = [s for s in subs if s is not None]
+        match = [s for s in subs if ref and getattr(s, "ref", None) == ref] if ref else subs[:1]
+        if match:
+            sub, status = match[0], _status_name(match[0])
+            if status == "COMPLETE":
+                return sub
+            if status == "ERROR":
+                why = getattr(sub, "error_description", None) or "no reason given"
+                raise KaggleError(f"submission {getattr(sub, 'ref', '?')} failed scoring: {why}")
+        if clock() >= deadline:
+            raise KaggleError(f"timed out after {timeout:g} s waiting for the score")
+        sleep(poll_interval)

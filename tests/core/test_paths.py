@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gwkit.core.paths import is_kaggle, locate_data, output_dir
 from gwkit.data import COMPETITION
-from gwkit.paths import is_kaggle, locate_data, output_dir
 
 
 @pytest.fixture

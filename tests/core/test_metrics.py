@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gwkit.metrics import accuracy, per_snr_auc, roc_auc, snr_key
+from gwkit.core.metrics import accuracy, per_snr_auc, roc_auc, snr_key
 
 
 def test_roc_auc_counts_ordered_pairs():

@@ -7,7 +7,7 @@ One *score set* is a score per row of a labelled set (``label`` 1 = signal,
   when waveform ids are known, signal rows sharing a waveform are resampled
   together, since the competition reuses each waveform with 25 noise draws);
 * per-SNR AUC: the signals of one SNR group against **all** noise rows
-  (:func:`gwkit.metrics.per_snr_auc`);
+  (:func:`gwkit.core.metrics.per_snr_auc`);
 * TPR at FPR 0.1, 0.01, 0.001 (threshold from the noise rows, see
   :func:`threshold_at_fpr`; ``resolved`` is False when the set has fewer than
   1 / FPR noise rows, so that FPR cannot be reached except as 0);
@@ -20,7 +20,7 @@ course slides, plus a log-FPR panel), pooled ROC of all sets, efficiency
 curves of all sets, score histograms of noise and signals per set.
 
 A row is called a detection when ``score > threshold`` (as
-:func:`gwkit.metrics.accuracy`).
+:func:`gwkit.core.metrics.accuracy`).
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gwkit.fileio import atomic_path, atomic_write
-from gwkit.metrics import per_snr_auc, roc_auc
+from gwkit.core.fileio import atomic_path, atomic_write
+from gwkit.core.metrics import per_snr_auc, roc_auc
+from gwkit.data.folds import row_groups
+from gwkit.data.labelled import ScoreSet
 
 __all__ = [
     "FPRS",
-    "ScoreSet",
     "bootstrap_auc",
     "threshold_at_fpr",
     "tpr_at_fpr",
@@ -58,60 +58,7 @@ __all__ = [
 FPRS: tuple[float, ...] = (0.1, 0.01, 0.001)
 
 
-@dataclass
-class ScoreSet:
-    """Scores of one detector on a labelled set.
-
-    ``y``: (N,) 0/1 labels; ``score``: (N,) higher = more signal-like; ``snr_group``:
-    (N,) SNR group of each row (noise rows' values are ignored) or None;
-    ``groups``: (N,) waveform id per row (-1 or NaN for noise) or None, for the
-    grouped bootstrap; ``source``: where the scores came from (for the report).
-    """
-
-    name: str
-    y: np.ndarray
-    score: np.ndarray
-    snr_group: np.ndarray | None = None
-    groups: np.ndarray | None = None
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        self.y = np.asarray(self.y).astype(int).ravel()
-        self.score = np.asarray(self.score, dtype=np.float64).ravel()
-        n = self.y.size
-        if self.score.size != n:
-            raise ValueError(f"{self.name}: {n} labels but {self.score.size} scores")
-        if not np.all(np.isin(self.y, (0, 1))):
-            raise ValueError(f"{self.name}: labels must be 0 or 1")
-        if not np.all(np.isfinite(self.score)):
-            raise ValueError(f"{self.name}: {int(np.sum(~np.isfinite(self.score)))} non-finite scores")
-        if self.snr_group is not None:
-            self.snr_group = np.asarray(self.snr_group, dtype=np.float64).ravel()
-            if self.snr_group.size != n:
-                raise ValueError(f"{self.name}: {n} labels but {self.snr_group.size} SNR values")
-        if self.groups is not None:
-            self.groups = np.asarray(self.groups).ravel()
-            if self.groups.size != n:
-                raise ValueError(f"{self.name}: {n} labels but {self.groups.size} group ids")
-
-    @property
-    def is_probability(self) -> bool:
-        """Scores within [0, 1], so that the 0.5 threshold means something."""
-        return bool(self.score.size and self.score.min() >= 0.0 and self.score.max() <= 1.0)
-
-
 # ----------------------------------------------------------------------------- metrics
-
-
-def _cluster_ids(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """Bootstrap cluster of each row: its waveform for signals, itself otherwise."""
-    n = y.size
-    if groups is None:
-        return np.arange(n)
-    g = np.asarray(groups, dtype=np.float64)
-    own = (y == 0) | ~np.isfinite(g) | (g < 0)
-    keys = np.where(own, -1.0 - np.arange(n), g)  # negative keys: one cluster per row
-    return np.unique(keys, return_inverse=True)[1]
 
 
 def _sorted_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +107,7 @@ def bootstrap_auc(
     if np.unique(y).size < 2 or n_boot < 1:
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
-    cluster = _cluster_ids(y, groups)
+    cluster = np.arange(y.size) if groups is None else row_groups(groups, y)
     ncl = int(cluster.max()) + 1
     order, starts = _sorted_groups(score)
     pos = (y[order] == 1).astype(np.float64)
@@ -207,7 +154,7 @@ def bootstrap_auc_difference(
     if np.unique(y).size < 2 or n_boot < 1:
         return diff, math.nan, math.nan
     rng = np.random.default_rng(seed)
-    cluster = _cluster_ids(y, groups)
+    cluster = np.arange(y.size) if groups is None else row_groups(groups, y)
     ncl = int(cluster.max()) + 1
     sides = []
     for score in (a, b):

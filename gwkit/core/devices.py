@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import gwkit
+from gwkit.core.errors import GwkitError
 
 if TYPE_CHECKING:  # torch loads only when a device or threads are chosen
     import torch
@@ -14,7 +15,7 @@ if TYPE_CHECKING:  # torch loads only when a device or threads are chosen
 __all__ = ["DeviceError", "cpu_threads", "pick_device", "set_cpu_threads", "usable_cpus"]
 
 
-class DeviceError(ValueError):
+class DeviceError(GwkitError, ValueError):
     """The requested device is not available on this machine."""
 
 

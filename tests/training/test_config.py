@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gwkit.config import (
+from gwkit.engine import Curriculum, parse_snr
+from gwkit.training.config import (
     PRESET_DIR,
     ConfigError,
     TrainConfig,
@@ -19,13 +20,12 @@ from gwkit.config import (
     resolve_config,
     save_config,
 )
-from gwkit.engine import Curriculum, parse_snr
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_field_has_a_one_line_comment():
-    source = (REPO / "gwkit" / "config.py").read_text().splitlines()
+    source = (REPO / "gwkit" / "training" / "config.py").read_text().splitlines()
     for f in dataclasses.fields(TrainConfig):
         line = next(s for s in source if s.strip().startswith(f"{f.name}:"))
         assert "  # " in line, f.name

@@ -1,4 +1,4 @@
-"""gwkit.inference: checkpoint discovery, detection logits, ensembles, the submission map."""
+"""gwkit.scoring.inference: checkpoint discovery, detection logits, ensembles, the submission map."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from gwkit.inference import (
+from gwkit.models import create_model, save_checkpoint
+from gwkit.scoring.inference import (
     InferenceError,
     ensemble,
     find_checkpoints,
@@ -15,7 +16,6 @@ from gwkit.inference import (
     submission_target,
     tta_views,
 )
-from gwkit.models import create_model, save_checkpoint
 
 MODEL = "gabbard2018"
 

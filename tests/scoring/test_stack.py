@@ -1,4 +1,4 @@
-"""gwkit.stack: the plain-JSON combiner of network logits and matched-filter features."""
+"""gwkit.scoring.stack: the plain-JSON combiner of network logits and matched-filter features."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from gwkit.metrics import roc_auc
-from gwkit.stack import (
+from gwkit.core.metrics import roc_auc
+from gwkit.data.folds import row_groups
+from gwkit.scoring.stack import (
     Stacker,
     StackError,
     compress,
     feature_table,
     fit_best_stacker,
     fit_stacker,
-    row_groups,
 )
 
 
@@ -83,7 +83,7 @@ def test_the_filter_bank_must_be_the_one_it_was_fitted_with(tmp_path):
     table, y, wid = _table(400)
     stacker, _ = fit_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"))
     (tmp_path / "mf_bank.h5").write_bytes(b"bank A")
-    from gwkit.fileio import file_sha256
+    from gwkit.core.fileio import file_sha256
 
     stacker.filter_bank_sha256 = file_sha256(tmp_path / "mf_bank.h5")
     path = stacker.save(tmp_path / "stacker.json")

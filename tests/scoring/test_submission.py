@@ -1,4 +1,4 @@
-"""gwkit.submission: strict CSV rows and ids, provenance sidecar."""
+"""gwkit.scoring.submission: strict CSV rows and ids, provenance sidecar."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gwkit.submission import (
+from gwkit.scoring.submission import (
     ProvenanceError,
     SubmissionError,
     input_problem,

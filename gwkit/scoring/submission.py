@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwkit.fileio import atomic_path, atomic_write, file_sha256
+from gwkit.core.errors import GwkitError
+from gwkit.core.fileio import atomic_path, atomic_write, file_sha256
 
 __all__ = [
+    "logits_path",
     "COLUMNS",
     "PROVENANCE_FORMAT",
     "ProvenanceError",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 COLUMNS = ("id", "target")
-PROVENANCE_FORMAT = "gwkit.submission-provenance"
+PROVENANCE_FORMAT = "gwkit.scoring.submission-provenance"
 PROVENANCE_VERSION = 1
 _RESERVED = frozenset({"format", "version", "csv", "created"})
 _INTEGER = re.compile(r"[0-9]+")
@@ -52,11 +54,11 @@ _INTEGER = re.compile(r"[0-9]+")
 SIMULATION_MARKERS = ("labels.csv", "params.csv")
 
 
-class SubmissionError(ValueError):
+class SubmissionError(GwkitError, ValueError):
     """A submission CSV (or DataFrame) that Kaggle would reject or mis-score."""
 
 
-class ProvenanceError(ValueError):
+class ProvenanceError(GwkitError, ValueError):
     """A provenance sidecar that cannot be read or describes another CSV."""
 
 
@@ -275,3 +277,9 @@ def input_problem(record: dict[str, Any], reference: str | os.PathLike | None = 
             return (f"it was made from {path}, whose content differs from {reference} "
                     f"(sha256 {str(source.get('sha256'))[:12]}... vs {expected[:12]}...)")
     return None
+
+
+def logits_path(csv_path: str | os.PathLike) -> Path:
+    """The logits archive written beside a submission: ``<stem>.logits.npz``."""
+    csv_path = Path(csv_path)
+    return csv_path.with_name(f"{csv_path.stem}.logits.npz")

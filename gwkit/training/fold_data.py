@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gwkit.config import TrainConfig, save_config
+from gwkit.core.distributed import Dist
+from gwkit.core.errors import GwkitError
 from gwkit.data.folds import assign_folds, fold_split, load_folds, save_folds
 from gwkit.data.training import TrainingData, open_training_data
-from gwkit.distributed import Dist
 from gwkit.engine import Augment, AugmentConfig, FixedSet, Sampler, make_fixed_set
 from gwkit.sim.bank import BANK_FORMAT, WaveformBank, build_bank, load_bank
 from gwkit.sim.recipe import COMPETITION_SNRS
+from gwkit.training.config import TrainConfig, save_config
 
 __all__ = [
     "FoldData",
@@ -55,7 +56,7 @@ __all__ = [
 TRAIN_STREAM, VAL_STREAM, TORCH_STREAM, ORDER_STREAM, TEACHER_STREAM = 0, 1, 2, 3, 4  # seed keys
 
 
-class RunError(RuntimeError):
+class RunError(GwkitError, RuntimeError):
     """A run cannot start or continue; the message is one line for the command line."""
 
 

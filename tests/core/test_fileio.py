@@ -1,4 +1,4 @@
-"""gwkit.fileio: atomic writes, leftovers of killed writers, writability checks."""
+"""gwkit.core.fileio: atomic writes, leftovers of killed writers, writability checks."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gwkit.fileio import atomic_path, atomic_write, check_writable, remove_stale_temps
+from gwkit.core.fileio import atomic_path, atomic_write, check_writable, remove_stale_temps
 
 WRITER = """
 import sys, time
-from gwkit.fileio import atomic_path
+from gwkit.core.fileio import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     tmp.write_bytes(b"half")
     print(tmp, flush=True)

@@ -1,4 +1,4 @@
-"""gwkit.devices: the OpenMP wait policy set on import, CPU threads chosen from what is usable."""
+"""gwkit.core.devices: the OpenMP wait policy set on import, CPU threads chosen from what is usable."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gwkit import devices
-from gwkit.devices import _cgroup_cpus, cpu_threads, usable_cpus
+from gwkit.core import devices
+from gwkit.core.devices import _cgroup_cpus, cpu_threads, usable_cpus
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PROBE = ("import ctypes, sys; {imports}; "
          "libc = ctypes.CDLL(None); libc.getenv.restype = ctypes.c_char_p; "
          "print(libc.getenv(b'OMP_WAIT_POLICY'), 'torch' in sys.modules)")
@@ -36,7 +36,7 @@ def test_a_policy_the_user_set_is_kept():
 
 
 def test_torch_first_leaves_the_policy_unset_and_the_thread_line_says_so():
-    code = ("import torch, gwkit; from gwkit.devices import set_cpu_threads; "
+    code = ("import torch, gwkit; from gwkit.core.devices import set_cpu_threads; "
             "print(gwkit.WAIT_POLICY_SET); print(set_cpu_threads(1))")
     base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True,

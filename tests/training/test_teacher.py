@@ -1,4 +1,4 @@
-"""gwkit.teacher: loading a teacher and calibrating its logit to probabilities."""
+"""gwkit.training.teacher: loading a teacher and calibrating its logit to probabilities."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from gwkit.teacher import Teacher, calibrate, load_teacher
+from gwkit.training.teacher import Teacher, calibrate, load_teacher
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class FirstSample(nn.Module):

@@ -3,7 +3,9 @@
 A network trained on the source population approximates the likelihood
 ratio averaged over that population (strong at low SNR); the matched filter
 maximises over exact templates (sharp at mid SNR). They err on different
-rows, so a small combiner fitted on held-out rows beats both.
+rows, so a small combiner fitted on held-out rows can beat both; where it does
+not (measured: the Bayes factor alone matched the stack of the shipped ResNet),
+:func:`fit_best_stacker` keeps the best single feature instead.
 
 The combiner is a logistic regression on compressed, standardised features
 (by default the network's logit and the matched filter's log Bayes factor
@@ -32,9 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwkit.fileio import atomic_write, file_sha256
+from gwkit.core.errors import GwkitError
+from gwkit.core.fileio import atomic_write, file_sha256
 
 __all__ = [
+    "FILTER_BANK_FILE",
     "DEFAULT_FEATURES",
     "STACKER_FILE",
     "Stacker",
@@ -44,7 +48,6 @@ __all__ = [
     "find_stacker",
     "fit_stacker",
     "matched_filter_features",
-    "row_groups",
     "stacked_logits",
     "stacker_bank",
 ]
@@ -56,8 +59,11 @@ DEFAULT_FEATURES = ("logit", "mf_lse_time")
 KNOWN_FEATURES = ("logit", "mf_snr", "mf_snr2", "mf_lse", "mf_lse_time", "mf_log_mchirp",
                   "mf_time")
 
+#: the filter bank beside a run's stacker.json (copied into the run by ``gwkit.hybrid``)
+FILTER_BANK_FILE = "mf_bank.h5"
 
-class StackError(ValueError):
+
+class StackError(GwkitError, ValueError):
     """A stacker file or feature set that cannot be used; one line naming the file."""
 
 
@@ -77,13 +83,6 @@ def feature_table(logit: np.ndarray | None, mf: Mapping[str, np.ndarray]) -> pd.
     if logit is not None:
         table.insert(0, "logit", np.asarray(logit, dtype=np.float64))
     return table
-
-
-def row_groups(waveform_id: np.ndarray) -> np.ndarray:
-    """Cross-validation groups: rows sharing a waveform together, every noise row (id < 0) alone."""
-    wid = np.asarray(waveform_id, dtype=np.int64)
-    own = -1 - np.arange(wid.size, dtype=np.int64)
-    return np.where(wid >= 0, wid, own)
 
 
 def compress(f: np.ndarray, scale: float) -> np.ndarray:
@@ -112,7 +111,7 @@ class Stacker:
     intercept: float
     compression: float = 10.0  # scale of the asinh compression of every feature (0: none)
     mode: str = "competition"  # data layout the matched filter runs in
-    filter_bank: str = "mf_bank.h5"  # relative to the stacker file
+    filter_bank: str = FILTER_BANK_FILE  # relative to the stacker file
     filter_bank_sha256: str = ""
     cv: dict = field(default_factory=dict)  # CV AUCs of the fit (stacked, network, filter)
     info: dict = field(default_factory=dict)
@@ -214,14 +213,14 @@ def fit_stacker(
 ) -> tuple[Stacker, np.ndarray]:
     """Fit the combiner on all rows; returns it and its out-of-fold stacked logits.
 
-    ``groups``: rows of one group stay in one CV fold (:func:`row_groups`).
+    ``groups``: rows of one group stay in one CV fold (:func:`gwkit.data.folds.row_groups`).
     The stacker's ``cv`` records the pooled CV AUC of the stacked logit and of
     each input feature alone on the same rows (and per SNR group when
     ``snr_group`` is given).
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from gwkit.metrics import per_snr_auc, roc_auc
+    from gwkit.core.metrics import per_snr_auc, roc_auc
 
     features = tuple(features)
     missing = [f for f in features if f not in table]

@@ -22,19 +22,27 @@ class 0. Probabilities are made once, at the very end, by
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
+from gwkit.core.errors import GwkitError
+from gwkit.core.metrics import roc_auc
+from gwkit.data.columns import read_oof
 from gwkit.sim.recipe import NSAMPLES
 
 __all__ = [
+    "run_logit",
+    "cv_auc",
     "ENSEMBLE_CHOICES",
     "TTA_CHOICES",
     "Checkpoint",
@@ -57,7 +65,7 @@ Ensemble = Literal["logit", "mean", "rank"]
 _TAIL_LOGIT = 20.0
 
 
-class InferenceError(ValueError):
+class InferenceError(GwkitError, ValueError):
     """Checkpoints or data that cannot be scored; the message is one line naming the file."""
 
 
@@ -286,6 +294,11 @@ def _rank01(z: np.ndarray) -> np.ndarray:
     return (rankdata(z) - 1.0) / (z.size - 1.0)
 
 
+def run_logit(folds: Mapping[str, np.ndarray], method: Ensemble = "logit") -> np.ndarray:
+    """One run's score from its folds' logits (``{fold: (N,)}``): :func:`ensemble` of one group."""
+    return ensemble([list(folds.values())], method)
+
+
 def ensemble(groups: Sequence[Sequence[np.ndarray]], method: Ensemble = "logit") -> np.ndarray:
     """Combine logits: the folds of each group (run) first, then the groups with equal weight.
 
@@ -322,3 +335,40 @@ def submission_target(score: np.ndarray) -> np.ndarray:
     upper = np.where(a <= _TAIL_LOGIT, expit(-a), tail)  # distance from the nearer bound
     return np.where(s >= 0, 1.0 - upper, upper)
 
+
+# --------------------------------------------------------------------------- CV from oof.csv files
+
+
+def _read_oof(run_dir: Path) -> pd.DataFrame | None:
+    """The run's out-of-fold logits pooled over folds (one row per id), or None."""
+    files = sorted(run_dir.glob("fold*/oof.csv")) or sorted(run_dir.glob("oof.csv"))
+    frames = []
+    for f in files:
+        try:
+            frames.append(read_oof(f)[["id", "label", "logit"]])  # legacy columns too
+        except ValueError as exc:
+            warnings.warn(f"{exc}; skipped", stacklevel=2)
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True).groupby("id", sort=True).mean()
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    auc = roc_auc(y, score)
+    return None if math.isnan(auc) else auc
+
+
+def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:
+    """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files."""
+    oofs = {name: _read_oof(d) for name, d in run_dirs.items()}
+    per_run = {name: None if oof is None else _auc(oof["label"].to_numpy(),
+                                                   oof["logit"].to_numpy())
+               for name, oof in oofs.items()}
+    have = [o for o in oofs.values() if o is not None]
+    if len(have) < 2 or len(have) != len(oofs):
+        return per_run, (per_run[next(iter(per_run))] if len(oofs) == 1 else None)
+    ids = have[0].index
+    if any(not o.index.equals(ids) for o in have[1:]):
+        return per_run, None
+    score = ensemble([[o["logit"].to_numpy()] for o in have], method)
+    return per_run, _auc(have[0]["label"].to_numpy(), score)

@@ -19,14 +19,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gwkit.data.competition import COMPETITION
-
-__all__ = ["is_kaggle", "kaggle_input_root", "locate_data", "output_dir"]
+__all__ = ["COMPETITION", "is_kaggle", "kaggle_input_root", "locate_data", "output_dir"]
 
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+#: the Kaggle competition's slug
+COMPETITION = "2023-gwdata-bootcamp"
 
 
 def kaggle_input_root() -> Path:

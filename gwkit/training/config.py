@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
-from gwkit.fileio import atomic_write
+from gwkit.core.errors import GwkitError
+from gwkit.core.fileio import atomic_write
 
 __all__ = [
     "PRESET_DIR",
@@ -43,11 +44,11 @@ __all__ = [
 ]
 
 #: Presets shipped with the package (copies of the repository's ``configs/``).
-PRESET_DIR = Path(__file__).resolve().parent / "configs"
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_PRESET = "demo"
 
 
-class ConfigError(ValueError):
+class ConfigError(GwkitError, ValueError):
     """A bad preset, key or value; the message is one line, fit for the command line."""
 
 
@@ -63,7 +64,7 @@ class TrainConfig:
     model: str = "resnet1d_tiny"  # gwkit.models name (see gwkit.models.list_models())
     model_kwargs: dict = field(default_factory=dict)  # constructor arguments, e.g. {frontend: {decimate: 4}}
     init_from: str | None = None  # checkpoint whose weights start the model (fine-tuning; same architecture)
-    # --- distillation (gwkit.teacher)
+    # --- distillation (gwkit.training.teacher)
     teacher: str | None = None  # checkpoint (.pt) or filter bank (.h5: the log Bayes factor) giving soft labels
     distill: float = 0.0  # weight of the teacher's soft labels in the loss (0: labels only, 1: teacher only)
     teacher_batches: int = 16  # engine batches the teacher is calibrated on, per fold

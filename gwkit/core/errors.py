@@ -1,0 +1,23 @@
+"""One error hierarchy: every gwkit library error is a :class:`GwkitError`.
+
+Libraries raise these (one line for the user, naming the file and the
+problem); only a command's ``main`` turns them into an exit status. Each
+subclass also derives from the builtin its callers already catch
+(``ValueError`` for bad input), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DataError", "GwkitError", "LabelledSetError"]
+
+
+class GwkitError(Exception):
+    """Base of gwkit's errors: the message is one line that names the file and the problem."""
+
+
+class LabelledSetError(GwkitError, ValueError):
+    """A labelled set (labels, scores, strain) that cannot be used as given."""
+
+
+class DataError(GwkitError, ValueError):
+    """A data file is missing pieces, malformed, truncated or unsafe."""

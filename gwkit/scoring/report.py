@@ -79,6 +79,49 @@ def _auc_weighted(pos: np.ndarray, w: np.ndarray, starts: np.ndarray) -> np.ndar
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def _replicate_aucs(y: np.ndarray, scores: Sequence[np.ndarray], *, n_boot: int, seed: int,
+                    groups: np.ndarray | None, chunk: int) -> list[np.ndarray]:
+    """Bootstrap replicate AUCs (n_boot,) of each score, all scored on the same resamples.
+
+    Each replicate is the exact (tie-aware) AUC of the resample, computed from
+    resampling counts as weights, ``chunk`` replicates at a time (one sort per
+    score serves every replicate: sklearn's ``roc_auc_score(sample_weight=...)``
+    would sort again each time).
+    """
+    rng = np.random.default_rng(seed)
+    cluster = np.arange(y.size) if groups is None else row_groups(groups, y)
+    ncl = int(cluster.max()) + 1
+    sides = []
+    for score in scores:
+        order, starts = _sorted_groups(score)
+        sides.append(((y[order] == 1).astype(np.float64), cluster[order], starts))
+    out: list[list[np.ndarray]] = [[] for _ in scores]
+    for b0 in range(0, n_boot, chunk):
+        nb = min(chunk, n_boot - b0)
+        counts = rng.multinomial(ncl, np.full(ncl, 1.0 / ncl), size=nb).astype(np.float64)
+        for parts, (pos, cl, starts) in zip(out, sides):
+            parts.append(_auc_weighted(pos, counts[:, cl], starts))
+    return [np.concatenate(parts) for parts in out]
+
+
+def _percentiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return math.nan, math.nan
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def _checked(y, scores: Sequence, level: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    y = np.asarray(y).astype(int).ravel()
+    scores = [np.asarray(s, dtype=np.float64).ravel() for s in scores]
+    if any(s.size != y.size for s in scores):
+        raise ValueError(f"y has {y.size} rows, the scores {[s.size for s in scores]}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    return y, scores
+
+
 def bootstrap_auc(
     y: np.ndarray,
     score: np.ndarray,
@@ -93,36 +136,13 @@ def bootstrap_auc(
 
     Rows are resampled with replacement; with ``groups`` (waveform id per row,
     negative/NaN for noise), signal rows of one waveform are resampled
-    together. Each replicate is the exact (tie-aware) AUC of the resample,
-    computed from resampling counts as weights, ``chunk`` replicates at a time.
-    Hand-written rather than sklearn's ``roc_auc_score(sample_weight=...)``: that
-    sorts the scores again for every replicate; here one sort serves them all.
+    together (:func:`gwkit.data.folds.row_groups`).
     """
-    y = np.asarray(y).astype(int).ravel()
-    score = np.asarray(score, dtype=np.float64).ravel()
-    if y.size != score.size:
-        raise ValueError(f"y has {y.size} rows, score {score.size}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    y, (score,) = _checked(y, [score], level)
     if np.unique(y).size < 2 or n_boot < 1:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    cluster = np.arange(y.size) if groups is None else row_groups(groups, y)
-    ncl = int(cluster.max()) + 1
-    order, starts = _sorted_groups(score)
-    pos = (y[order] == 1).astype(np.float64)
-    cl_sorted = cluster[order]
-    aucs = []
-    for b0 in range(0, n_boot, chunk):
-        nb = min(chunk, n_boot - b0)
-        counts = rng.multinomial(ncl, np.full(ncl, 1.0 / ncl), size=nb).astype(np.float64)
-        aucs.append(_auc_weighted(pos, counts[:, cl_sorted], starts))
-    a = np.concatenate(aucs)
-    a = a[np.isfinite(a)]
-    if a.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.quantile(a, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
+    (aucs,) = _replicate_aucs(y, [score], n_boot=n_boot, seed=seed, groups=groups, chunk=chunk)
+    return _percentiles(aucs, level)
 
 
 def bootstrap_auc_difference(
@@ -143,35 +163,13 @@ def bootstrap_auc_difference(
     same resample, so the interval is of the difference itself: far narrower
     than the two AUCs' own intervals when the detectors agree on most rows.
     """
-    y = np.asarray(y).astype(int).ravel()
-    a = np.asarray(score_a, dtype=np.float64).ravel()
-    b = np.asarray(score_b, dtype=np.float64).ravel()
-    if not y.size == a.size == b.size:
-        raise ValueError(f"y has {y.size} rows, the scores {a.size} and {b.size}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+    y, (a, b) = _checked(y, [score_a, score_b], level)
     diff = roc_auc(y, a) - roc_auc(y, b)
     if np.unique(y).size < 2 or n_boot < 1:
         return diff, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    cluster = np.arange(y.size) if groups is None else row_groups(groups, y)
-    ncl = int(cluster.max()) + 1
-    sides = []
-    for score in (a, b):
-        order, starts = _sorted_groups(score)
-        sides.append(((y[order] == 1).astype(np.float64), cluster[order], starts))
-    out = []
-    for b0 in range(0, n_boot, chunk):
-        nb = min(chunk, n_boot - b0)
-        counts = rng.multinomial(ncl, np.full(ncl, 1.0 / ncl), size=nb).astype(np.float64)
-        auc_a, auc_b = (_auc_weighted(pos, counts[:, cl], starts) for pos, cl, starts in sides)
-        out.append(auc_a - auc_b)
-    d = np.concatenate(out)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return diff, math.nan, math.nan
-    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
-    return diff, float(lo), float(hi)
+    auc_a, auc_b = _replicate_aucs(y, [a, b], n_boot=n_boot, seed=seed, groups=groups,
+                                   chunk=chunk)
+    return (diff, *_percentiles(auc_a - auc_b, level))
 
 
 def threshold_at_fpr(y: np.ndarray, score: np.ndarray, fpr: float) -> float:

@@ -132,6 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fold_logits = score_runs(args.runs or ["runs"], x, tta=args.tta, batch_size=args.batch_size,
                                  device=device, log=print)
         network = {run: run_logit(folds) for run, folds in fold_logits.items()}
+        if stackers:
+            print(f"hybrid {', '.join(stackers)}: matched filter of {n} rows "
+                  f"(about 6 ms a row on one CPU core) ...", flush=True)
         hybrid = stacked_logits(stackers, network, x, device=device) if stackers else {}
     except (InferenceError, StackError) as exc:
         raise _fail(one_line(exc)) from None

@@ -192,6 +192,11 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
                                     device=device)
         if d.is_main:  # the run's oof.csv always covers every finished fold
             combine_oof(cfg, reported=results)
+            if results:
+                run_dir = Path(cfg.out_dir) / cfg.name
+                print(f"wrote {run_dir}/fold{{{','.join(map(str, results))}}}/{{best.pt, last.pt, "
+                      f"metrics.csv, oof.csv, curves.png, val.h5, config.yaml}} and "
+                      f"{run_dir}/{{oof.csv, folds.csv, config.yaml}}", flush=True)
     except (RunError, DataError) as exc:
         raise SystemExit(f"error: {exc}") from None
     finally:

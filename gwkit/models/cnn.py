@@ -26,7 +26,7 @@ from timm.layers import get_act_layer
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from gwkit.models.layers import as_channels_first, build_model, make_classifier, model_cfg
+from gwkit.models.layers import as_channels_first, build_timm_model, make_classifier, model_cfg
 from gwkit.sim.recipe import NSAMPLES
 
 __all__ = ["GWCNNBaseline", "GabbardCNN", "valid_conv_pool_length"]
@@ -233,7 +233,7 @@ def gw_cnn_baseline(pretrained: bool = False, **kwargs: Any) -> GWCNNBaseline:
         kernel_sizes=(32, 16, 16, 16, 8, 8, 4, 4),
         pool_sizes=(8, 1, 1, 1, 6, 1, 1, 4),
     )
-    return build_model(GWCNNBaseline, "gw_cnn_baseline", pretrained, **dict(model_args, **kwargs))
+    return build_timm_model(GWCNNBaseline, "gw_cnn_baseline", pretrained, **dict(model_args, **kwargs))
 
 
 @register_model
@@ -244,4 +244,4 @@ def gabbard2018(pretrained: bool = False, **kwargs: Any) -> GabbardCNN:
         kernel_sizes=(64, 32, 32, 16, 16, 16),
         pool_sizes=(1, 8, 1, 6, 1, 4),
     )
-    return build_model(GabbardCNN, "gabbard2018", pretrained, **dict(model_args, **kwargs))
+    return build_timm_model(GabbardCNN, "gabbard2018", pretrained, **dict(model_args, **kwargs))

@@ -4,7 +4,7 @@
   ``(B, C, L)`` out;
 - :func:`get_norm_layer_1d`, :func:`get_act_layer_strict`: layers by name for 1-D models;
 - :func:`make_classifier`: the final linear layer (``num_classes=0``: none);
-- :func:`model_cfg`, :func:`build_model`: timm's pretrained config and builder for
+- :func:`model_cfg`, :func:`build_timm_model`: timm's pretrained config and builder for
   models that have no pretrained weights.
 """
 
@@ -22,7 +22,7 @@ from torch import nn
 __all__ = [
     "LayerType",
     "as_channels_first",
-    "build_model",
+    "build_timm_model",
     "get_act_layer_strict",
     "get_norm_layer_1d",
     "make_classifier",
@@ -96,7 +96,7 @@ def model_cfg(*, first_conv: str, classifier: str = "fc", **kwargs: Any) -> dict
     )
 
 
-def build_model(model_cls: type[nn.Module], variant: str, pretrained: bool = False,
+def build_timm_model(model_cls: type[nn.Module], variant: str, pretrained: bool = False,
                 **kwargs: Any) -> nn.Module:
     """timm's ``build_model_with_cfg`` for models without pretrained weights."""
     if pretrained:

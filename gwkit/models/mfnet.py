@@ -34,7 +34,7 @@ import torch
 from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
-from gwkit.models.layers import as_channels_first, build_model, model_cfg
+from gwkit.models.layers import as_channels_first, build_timm_model, model_cfg
 from gwkit.sim.recipe import NSAMPLES
 
 __all__ = ["MatchedFilterNet"]
@@ -144,4 +144,4 @@ default_cfgs = generate_default_cfgs({"mfnet.gwkit": model_cfg(first_conv="basis
 @register_model
 def mfnet(pretrained: bool = False, **kwargs: Any) -> MatchedFilterNet:
     """The filter bank's log Bayes factor, trainable (``filter_bank=`` a FilterBank file)."""
-    return build_model(MatchedFilterNet, "mfnet", pretrained, **kwargs)
+    return build_timm_model(MatchedFilterNet, "mfnet", pretrained, **kwargs)

@@ -28,7 +28,7 @@ from torch import nn
 from gwkit.models.layers import (
     LayerType,
     as_channels_first,
-    build_model,
+    build_timm_model,
     get_act_layer_strict,
     get_norm_layer_1d,
     make_classifier,
@@ -447,7 +447,7 @@ class ResNet1d(nn.Module):
 
 def _create_resnet1d(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet1d:
     nstages = len(kwargs.get("layers", (2, 2, 2, 2)))
-    return build_model(
+    return build_timm_model(
         ResNet1d, variant, pretrained,
         feature_cfg=dict(flatten_sequential=True, out_indices=tuple(range(nstages + 1))),
         **kwargs,

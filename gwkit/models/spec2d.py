@@ -38,7 +38,7 @@ from torch import nn
 
 from gwkit.models.resnet1d import as_channels_first
 from gwkit.models.spec_augment import SpectrogramAugment
-from gwkit.models.spectrogram import CQT, NormType
+from gwkit.models.spectrogram import CQT, CQT_DEFAULTS, NormType
 from gwkit.sim.recipe import NSAMPLES, SAMPLE_RATE
 
 __all__ = ["Spec2d", "load_backbone_weights"]
@@ -150,12 +150,12 @@ class Spec2d(nn.Module):
         num_classes: int = 1,
         input_length: int = NSAMPLES,
         sample_rate: float = SAMPLE_RATE,
-        fmin: float = 20.0,
-        fmax: float = 500.0,
-        bins_per_octave: int = 12,
-        hop_length: int = 128,
-        filter_scale: float = 1.0,
-        normalize: NormType = "instance",
+        fmin: float = CQT_DEFAULTS.fmin,
+        fmax: float = CQT_DEFAULTS.fmax,
+        bins_per_octave: int = CQT_DEFAULTS.bins_per_octave,
+        hop_length: int = CQT_DEFAULTS.hop_length,
+        filter_scale: float = CQT_DEFAULTS.filter_scale,
+        normalize: NormType = CQT_DEFAULTS.normalize,
         augment: Mapping[str, Mapping[str, Any]] | None = None,
         pretrained_path: str | None = None,
         **backbone_kwargs: Any,

@@ -26,6 +26,7 @@ high) and ``T = L // hop_length`` frames.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -134,6 +135,21 @@ def normalize_image(x: torch.Tensor, kind: NormType = "instance", eps: float = 1
     return (x - mean) / (std + eps)
 
 
+
+@dataclass(frozen=True)
+class CQTDefaults:
+    """The constant-Q transform's defaults, written once (:class:`CQT` and ``spec2d`` use them)."""
+
+    fmin: float = 20.0  # Hz
+    fmax: float = 500.0  # Hz
+    bins_per_octave: int = 12
+    hop_length: int = 128  # samples
+    filter_scale: float = 1.0
+    normalize: str = "instance"
+
+
+CQT_DEFAULTS = CQTDefaults()
+
 class CQT(nn.Module):
     """Constant-Q magnitude spectrogram, ``(..., L) -> (..., F, T)``, optionally normalised.
 
@@ -157,12 +173,12 @@ class CQT(nn.Module):
         self,
         sample_rate: float = SAMPLE_RATE,
         *,
-        fmin: float = 20.0,
-        fmax: float = 500.0,
-        bins_per_octave: int = 12,
-        hop_length: int = 128,
-        filter_scale: float = 1.0,
-        normalize: NormType = "instance",
+        fmin: float = CQT_DEFAULTS.fmin,
+        fmax: float = CQT_DEFAULTS.fmax,
+        bins_per_octave: int = CQT_DEFAULTS.bins_per_octave,
+        hop_length: int = CQT_DEFAULTS.hop_length,
+        filter_scale: float = CQT_DEFAULTS.filter_scale,
+        normalize: NormType = CQT_DEFAULTS.normalize,
         input_length: int = NSAMPLES,
     ) -> None:
         super().__init__()

@@ -60,7 +60,7 @@ __all__ = [
 
 TTA_CHOICES = ("none", "flip", "all")
 ENSEMBLE_CHOICES = ("logit", "mean", "rank")
-Ensemble = Literal["logit", "mean", "rank"]
+EnsembleMethod = Literal["logit", "mean", "rank"]
 #: Beyond this |logit| the submission target leaves the sigmoid for a slower tail (see below).
 _TAIL_LOGIT = 20.0
 
@@ -294,12 +294,12 @@ def _rank01(z: np.ndarray) -> np.ndarray:
     return (rankdata(z) - 1.0) / (z.size - 1.0)
 
 
-def run_logit(folds: Mapping[str, np.ndarray], method: Ensemble = "logit") -> np.ndarray:
+def run_logit(folds: Mapping[str, np.ndarray], method: EnsembleMethod = "logit") -> np.ndarray:
     """One run's score from its folds' logits (``{fold: (N,)}``): :func:`ensemble` of one group."""
     return ensemble([list(folds.values())], method)
 
 
-def ensemble(groups: Sequence[Sequence[np.ndarray]], method: Ensemble = "logit") -> np.ndarray:
+def ensemble(groups: Sequence[Sequence[np.ndarray]], method: EnsembleMethod = "logit") -> np.ndarray:
     """Combine logits: the folds of each group (run) first, then the groups with equal weight.
 
     ``logit`` (default): the mean logit, an unbounded score that never ties by

@@ -1,7 +1,7 @@
 """The real-strain search behind ``python -m gwkit.scan``: whiten, window, score, cluster, background.
 
 Whitening of GWOSC series (:func:`whiten_strain`), the fold ensemble that
-scores windows (:class:`Ensemble`), the sliding-window scan with its
+scores windows (:class:`FoldEnsemble`), the sliding-window scan with its
 time-slide or off-source background (:func:`scan`), the output tables
 (:func:`write_outputs`) and the plot (:func:`plot_scan`). The steps are
 described in :mod:`gwkit.scan`.
@@ -30,7 +30,7 @@ from gwkit.strain.whiten import SpectralDensity, Whiten
 from gwkit.strain.windows import competition_rows, fill_band, sliding_windows
 
 __all__ = [
-    "Ensemble",
+    "FoldEnsemble",
     "ScanResult",
     "Whitened",
     "load_ensemble",
@@ -102,7 +102,7 @@ def whiten_strain(
 
 
 @dataclass
-class Ensemble:
+class FoldEnsemble:
     """Fold checkpoints of one or more runs; score = mean logit over folds, then over runs."""
 
     members: list  # gwkit.scoring.inference.Detector, one per fold checkpoint
@@ -129,7 +129,7 @@ class Ensemble:
 
 def load_ensemble(
     runs: Sequence[str | Path], device: torch.device, batch_size: int = 128
-) -> Ensemble:
+) -> FoldEnsemble:
     """Every fold checkpoint under ``runs`` (``gwkit.scoring.inference.find_checkpoints``), loaded.
 
     ValueError (``gwkit.scoring.inference.InferenceError``) naming the file when a run
@@ -141,14 +141,14 @@ def load_ensemble(
     modes = sorted({det.mode for det in members})
     if len(modes) > 1:
         raise ValueError(f"the runs mix data modes {modes}; scan one mode at a time")
-    return Ensemble(members, modes[0], device, batch_size)
+    return FoldEnsemble(members, modes[0], device, batch_size)
 
 
 # --------------------------------------------------------------------------- scanning
 
 
 def score_windows(
-    ensemble: Ensemble, white: Whitened, stride: int, shift: int = 0, chunk: int = 512
+    ensemble: FoldEnsemble, white: Whitened, stride: int, shift: int = 0, chunk: int = 512
 ) -> np.ndarray:
     """Scores of every ``stride``-sample window; channel 1 rolled by ``shift`` samples first."""
     data = white.data
@@ -178,7 +178,7 @@ class ScanResult:
 
 
 def scan(
-    ensemble: Ensemble,
+    ensemble: FoldEnsemble,
     white: Whitened,
     *,
     stride: float = 0.1,

@@ -177,6 +177,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise _fail(str(err)) from None
     elapsed = time.perf_counter() - tic
 
+    _print_result(args, result)
+    out = Path(args.out) if args.out else _default_out(first)
+    summary = _summary(args, white, first, ensemble, result, elapsed)
+    written = write_outputs(out, result, summary, args.format)
+    if not args.no_plot:
+        plot_scan(out / "scan.png", white, result, reference=args.reference_gps,
+                  threshold=args.threshold)
+        written.append(out / "scan.png")
+    print(f"wrote {', '.join(p.name for p in written)} in {out} ({elapsed:.1f} s)")
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result) -> None:
+    """The scan's lines: windows and triggers, the loudest trigger, its background and FAR."""
     loud = result.loudest
     print(f"scan: {result.times.size} windows of {WINDOW / SAMPLE_RATE:g} s every "
           f"{args.stride:g} s; "
@@ -193,7 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"background window {result.background_max:.2f}; FAR of the loudest "
           f"{_far_text(result.far, result.far_is_bound, result.background_duration)}")
 
-    out = Path(args.out) if args.out else _default_out(first)
+
+def _summary(args: argparse.Namespace, white, first: StrainSeries, ensemble, result,
+             elapsed: float) -> dict:
+    """What ``summary.json`` records: inputs, whitening, models, the loudest trigger, its FAR."""
+    loud = result.loudest
+    nbg = result.background["score"].size
     summary = {
         "files": [str(p) for p in args.files],
         "channels": list(white.ifos),
@@ -213,13 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "far_hz": result.far, "far_is_upper_bound": result.far_is_bound,
         "seconds": round(elapsed, 2),
     }
-    written = write_outputs(out, result, summary, args.format)
-    if not args.no_plot:
-        plot_scan(out / "scan.png", white, result, reference=args.reference_gps,
-                  threshold=args.threshold)
-        written.append(out / "scan.png")
-    print(f"wrote {', '.join(p.name for p in written)} in {out} ({elapsed:.1f} s)")
-    return 0
+    return summary
 
 
 def _default_out(first: StrainSeries) -> Path:

@@ -1,6 +1,7 @@
 """Shared fixtures."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -62,3 +63,28 @@ def channel0_share_of_prior() -> tuple[float, float]:
     rng = np.random.default_rng(0)
     shares = [_channel0_share(draw_source(rng, Recipe())) for _ in range(8000)]
     return float(np.mean(shares)), float(np.std(shares))
+
+
+#: SNR groups of :func:`synthetic_scores`' rows
+SYNTHETIC_SNRS = (5.0, 10.0, 20.0)
+
+
+def _synthetic_scores(n_per: int = 60, seed: int = 0) -> pd.DataFrame:
+    """Noise rows spread over the SNR groups (as in the competition), signals louder with SNR."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for snr in SYNTHETIC_SNRS:
+        for i in range(n_per):
+            target = i % 2
+            rows.append({"target": target, "snr": snr, "waveform_id": (i // 4 if target else -1),
+                         "logit": rng.normal(loc=0.15 * snr * target - 1.0)})
+    df = pd.DataFrame(rows)
+    df.insert(0, "id", np.arange(len(df)))
+    df["score"] = 1 / (1 + np.exp(-df["logit"]))
+    return df
+
+
+@pytest.fixture
+def synthetic_scores():
+    """A labelled score table factory: noise over the SNR groups, signals louder with SNR."""
+    return _synthetic_scores

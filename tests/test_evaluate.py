@@ -13,29 +13,13 @@ from sklearn.metrics import roc_auc_score
 from gwkit.evaluate import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SNRS = (5.0, 10.0, 20.0)
-
-
-def _synthetic(n_per: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Noise rows spread over the SNR groups (as in the competition), signals louder with SNR."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for snr in SNRS:
-        for i in range(n_per):
-            target = i % 2
-            rows.append({"target": target, "snr": snr, "waveform_id": (i // 4 if target else -1),
-                         "logit": rng.normal(loc=0.15 * snr * target - 1.0)})
-    df = pd.DataFrame(rows)
-    df.insert(0, "id", np.arange(len(df)))
-    df["score"] = 1 / (1 + np.exp(-df["logit"]))
-    return df
 
 
 # --------------------------------------------------------------------------- CLI
 
 
-def test_cli_on_scores_csvs(tmp_path, capsys):
-    a, b = _synthetic(seed=0), _synthetic(seed=1)
+def test_cli_on_scores_csvs(tmp_path, capsys, synthetic_scores):
+    a, b = synthetic_scores(seed=0), synthetic_scores(seed=1)
     a.to_csv(tmp_path / "a.csv", index=False)
     run = tmp_path / "runs" / "myrun"
     run.mkdir(parents=True)
@@ -49,10 +33,10 @@ def test_cli_on_scores_csvs(tmp_path, capsys):
     assert "| metric | a | myrun |" in capsys.readouterr().out
 
 
-def test_cli_joins_labels_from_csv_and_h5(tmp_path):
+def test_cli_joins_labels_from_csv_and_h5(tmp_path, synthetic_scores):
     from gwkit.data import write_hdf5
 
-    df = _synthetic()
+    df = synthetic_scores()
     labels = df[["id", "target", "snr"]]
     labels.to_csv(tmp_path / "labels.csv", index=False)
     write_hdf5(tmp_path / "set.h5", np.zeros((len(df), 2, 64)), y=df["target"], snr_group=df["snr"])
@@ -72,8 +56,8 @@ def test_cli_joins_labels_from_csv_and_h5(tmp_path):
         assert set(rep["sets"]["s"]["per_snr_auc"]) == {"5", "10", "20"}
 
 
-def test_cli_errors(tmp_path):
-    df = _synthetic()
+def test_cli_errors(tmp_path, synthetic_scores):
+    df = synthetic_scores()
     df[["id", "score"]].to_csv(tmp_path / "nolabels.csv", index=False)
     with pytest.raises(SystemExit, match="no label column"):
         main(["--scores", str(tmp_path / "nolabels.csv"), "--out", str(tmp_path / "r")])
@@ -89,9 +73,9 @@ def test_cli_errors(tmp_path):
         main(["--scores", str(tmp_path / "s.csv"), "--labels", str(tmp_path / "l.csv")])
 
 
-def test_cli_report_stays_in_reports_and_keeps_earlier_ones(tmp_path, monkeypatch, capsys):
+def test_cli_report_stays_in_reports_and_keeps_earlier_ones(tmp_path, monkeypatch, capsys, synthetic_scores):
     """Issue 14 item 6: --scores ../submission.csv was named '..' and wrote into the cwd."""
-    df = _synthetic()
+    df = synthetic_scores()
     work = tmp_path / "work"
     (work / "sub").mkdir(parents=True)
     df[["id", "target"]].to_csv(work / "labels.csv", index=False)
@@ -120,8 +104,8 @@ def test_cli_report_stays_in_reports_and_keeps_earlier_ones(tmp_path, monkeypatc
     ("target", 2, r"labels \(target\) must be 0 or 1; row 3 has 2"),
     ("target", np.nan, r"labels \(target\) must be 0 or 1; row 3 has nan"),
 ])
-def test_cli_bad_scores_and_labels_are_one_line_errors(tmp_path, column, value, message):
-    df = _synthetic().astype({column: object})
+def test_cli_bad_scores_and_labels_are_one_line_errors(tmp_path, column, value, message, synthetic_scores):
+    df = synthetic_scores().astype({column: object})
     df.loc[3, column] = value
     df.to_csv(tmp_path / "oof.csv", index=False)
     with pytest.raises(SystemExit, match=message) as err:

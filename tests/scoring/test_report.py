@@ -24,22 +24,6 @@ from gwkit.scoring.report import (
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SNRS = (5.0, 10.0, 20.0)
-
-
-def _synthetic(n_per: int = 60, seed: int = 0) -> pd.DataFrame:
-    """Noise rows spread over the SNR groups (as in the competition), signals louder with SNR."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for snr in SNRS:
-        for i in range(n_per):
-            target = i % 2
-            rows.append({"target": target, "snr": snr, "waveform_id": (i // 4 if target else -1),
-                         "logit": rng.normal(loc=0.15 * snr * target - 1.0)})
-    df = pd.DataFrame(rows)
-    df.insert(0, "id", np.arange(len(df)))
-    df["score"] = 1 / (1 + np.exp(-df["logit"]))
-    return df
 
 
 # --------------------------------------------------------------------------- metrics
@@ -55,8 +39,8 @@ def test_bootstrap_replicate_is_sklearns_weighted_auc_with_ties():
     assert lo == hi == pytest.approx(roc_auc_score(y, score, sample_weight=counts), abs=1e-12)
 
 
-def test_bootstrap_ci_brackets_the_auc_and_is_seeded():
-    df = _synthetic()
+def test_bootstrap_ci_brackets_the_auc_and_is_seeded(synthetic_scores):
+    df = synthetic_scores()
     auc = roc_auc_score(df["target"], df["score"])
     lo, hi = bootstrap_auc(df["target"], df["score"], n_boot=400, seed=3)
     assert lo < auc < hi and hi - lo < 0.3
@@ -109,26 +93,28 @@ def test_tpr_at_fpr_agrees_with_sklearn_roc_curve():
     assert not few["resolved"] and few["fpr"] == 0.0
 
 
-def test_confusion_matches_sklearn_and_metrics_accuracy():
-    df = _synthetic()
+def test_confusion_matches_sklearn_and_metrics_accuracy(synthetic_scores):
+    df = synthetic_scores()
     c = confusion(df["target"], df["score"], 0.5)
     tn, fp, fn, tp = confusion_matrix(df["target"], df["score"] > 0.5).ravel()
     assert (c["tn"], c["fp"], c["fn"], c["tp"]) == (tn, fp, fn, tp)
     assert c["accuracy"] == pytest.approx(accuracy(df["target"], df["logit"]))
 
 
-def test_per_snr_auc_and_efficiency_use_all_noise_rows():
-    df = _synthetic()
+def test_per_snr_auc_and_efficiency_use_all_noise_rows(synthetic_scores):
+    df = synthetic_scores()
     s = ScoreSet("a", df["target"], df["score"], df["snr"], df["waveform_id"])
     rep = evaluate_set(s, n_boot=50)
     noise = df[df["target"] == 0]
-    for snr in SNRS:
+    snrs = sorted(df["snr"].unique())
+    assert len(snrs) == 3
+    for snr in snrs:
         sub = pd.concat([noise, df[(df["target"] == 1) & (df["snr"] == snr)]])
         assert rep["per_snr_auc"][f"{snr:g}"] == pytest.approx(roc_auc_score(sub["target"], sub["score"]))
     assert rep["auc"] == pytest.approx(roc_auc_score(df["target"], df["score"]))
     t = threshold_at_fpr(df["target"], df["score"], 0.1)
     eff = efficiency(df["target"], df["score"], df["snr"], t)
-    for snr in SNRS:
+    for snr in snrs:
         sig = df[(df["target"] == 1) & (df["snr"] == snr)]
         assert eff[snr] == pytest.approx(np.mean(sig["score"] > t))
     assert rep["efficiency"]["0.1"] == {f"{k:g}": v for k, v in eff.items()}
@@ -136,8 +122,8 @@ def test_per_snr_auc_and_efficiency_use_all_noise_rows():
     assert rep["bootstrap"]["grouped"]
 
 
-def test_threshold_half_only_for_probabilities():
-    df = _synthetic()
+def test_threshold_half_only_for_probabilities(synthetic_scores):
+    df = synthetic_scores()
     rep = evaluate_set(ScoreSet("snr", df["target"], df["logit"] * 5, df["snr"]), n_boot=20)
     assert rep["confusion"]["0.5"] is None and rep["confusion"]["fpr=0.01"]["fpr"] <= 0.01
 
@@ -145,8 +131,8 @@ def test_threshold_half_only_for_probabilities():
 # --------------------------------------------------------------------------- report files
 
 
-def test_write_report_two_sets_side_by_side(tmp_path):
-    a, b = _synthetic(seed=0), _synthetic(seed=1)
+def test_write_report_two_sets_side_by_side(tmp_path, synthetic_scores):
+    a, b = synthetic_scores(seed=0), synthetic_scores(seed=1)
     sets = [ScoreSet("model A", a["target"], a["score"], a["snr"]),
             ScoreSet("matched_filter", b["target"], b["logit"] * 3 + 5, b["snr"])]
     report = write_report(sets, tmp_path / "r", n_boot=50)

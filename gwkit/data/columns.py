@@ -25,7 +25,10 @@ import os
 import numpy as np
 import pandas as pd
 
+from gwkit.core.errors import DataError
+
 __all__ = [
+    "check_labels",
     "LABEL",
     "LEGACY_LABELLED",
     "LOGIT",
@@ -85,3 +88,32 @@ def read_oof(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: an oof.csv needs columns id, {LABEL} and {LOGIT} (or a legacy "
                          f"score); missing {', '.join(missing)}")
     return table[[c for c in OOF_COLUMNS if c in table]]
+
+
+def check_labels(values, source, *, n: int | None = None, column: str | None = None,
+                 integer: bool = False) -> np.ndarray:
+    """Labels as int64 in {0, 1}: the one label check of every reader.
+
+    ``n``: the expected row count; ``column``: the file's own name of the label
+    column (named in the message); ``integer``: refuse a non-integer dtype
+    (arrays whose labels must be stored as integers). Raises
+    :class:`gwkit.core.errors.DataError` naming ``source``, the first bad row
+    and its value, and how many rows are bad.
+    """
+    raw = np.asarray(values)
+    if n is not None and raw.shape != (n,):
+        raise DataError(f"{source}: expected labels of shape ({n},), found {raw.shape}")
+    if integer and raw.dtype.kind not in "biuf":
+        raise DataError(f"{source}: expected integer labels, found dtype {raw.dtype}")
+    numeric = pd.to_numeric(pd.Series(raw.ravel()), errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isin(numeric, (0.0, 1.0)))
+    if bad.size:
+        value = raw.ravel()[bad[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        shown = repr(value) if isinstance(value, str) else str(value)
+        name = f" ({column})" if column else ""
+        raise DataError(f"{source}: labels{name} must be 0 or 1; row {bad[0]} has {shown} "
+                        f"({bad.size} bad row(s))")
+    if integer and raw.dtype.kind == "f":
+        raise DataError(f"{source}: expected integer labels, found dtype {raw.dtype}")
+    return numeric.astype(np.int64)

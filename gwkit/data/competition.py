@@ -32,7 +32,7 @@ import pandas as pd
 from gwkit.core.errors import DataError
 from gwkit.core.fileio import atomic_path
 from gwkit.core.paths import COMPETITION
-from gwkit.data.columns import upgrade_labelled
+from gwkit.data.columns import check_labels, upgrade_labelled
 from gwkit.sim.recipe import IFOS, NSAMPLES, SAMPLE_RATE
 
 __all__ = [
@@ -117,25 +117,6 @@ def _nonfinite_samples(x: np.ndarray) -> list[int]:
         ok = np.isfinite(chunk).reshape(chunk.shape[0], -1).all(axis=1)
         bad.extend(int(i) + start for i in np.flatnonzero(~ok))
     return bad
-
-
-def _check_labels(y: Any, n: int, source: PathLike) -> np.ndarray:
-    """Labels as int64 ``(n,)`` with values in {0, 1}."""
-    y = np.asarray(y)
-    if y.shape != (n,):
-        raise DataError(f"{source}: expected labels of shape ({n},), found {y.shape}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        i = int(np.flatnonzero(~np.isfinite(y))[0])
-        raise DataError(f"{source}: expected labels 0 (noise) or 1 (signal), found {y[i]} "
-                        f"in row {i}")
-    if y.dtype.kind not in "biu":
-        raise DataError(f"{source}: expected integer labels, found dtype {y.dtype}")
-    if not np.isin(y, (0, 1)).all():
-        raise DataError(
-            f"{source}: expected labels 0 (noise) or 1 (signal), "
-            f"found values {np.unique(y)[:10].tolist()}"
-        )
-    return y.astype(np.int64, copy=False)
 
 
 # --------------------------------------------------------------------------- test.npy
@@ -328,7 +309,7 @@ def load_sav_block(
     validate_strain(x, path, nsamples=nsamples)
     if x.ndim != 3:
         raise DataError(f"{path}: expected X of shape (n, 2, L), found {x.shape}")
-    return x, _check_labels(y, x.shape[0], path)
+    return x, check_labels(y, path, n=x.shape[0], integer=True)
 
 
 def load_sav_params(path: PathLike) -> list:
@@ -358,7 +339,7 @@ def write_sav_block(path: PathLike, x: np.ndarray, y: np.ndarray, records: list)
     if not sep or not tail.endswith(".sav"):
         raise ValueError(f"{path}: a block's name must look like <prefix>_ts_<i>.sav")
     x = validate_strain(np.asarray(x), "x", nsamples=None)
-    y = _check_labels(y, x.shape[0], "y")
+    y = check_labels(y, "y", n=x.shape[0], integer=True)
     if len(records) != x.shape[0]:
         raise ValueError(f"records: expected {x.shape[0]} (one per row), found {len(records)}")
     params = path.with_name(f"{head}_params_{tail}")
@@ -418,7 +399,7 @@ def write_hdf5(
         raise ValueError(f"x: expected float32 or float64, found {x.dtype}")
     n = x.shape[0]
     columns = _params_columns(params, n)
-    y_arr = None if y is None else _check_labels(y, n, "y")
+    y_arr = None if y is None else check_labels(y, "y", n=n, integer=True)
     group_arr = None if snr_group is None else _check_snr_group(snr_group, n)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("x", data=x, chunks=(1, *x.shape[1:]), compression=compression)
@@ -512,7 +493,7 @@ def _read_hdf5(f: h5py.File, path: Path, nsamples: int | None) -> CompetitionDat
     if x.ndim != 3:
         raise DataError(f"{path}: expected x of shape (N, 2, L), found {x.shape}")
     n = x.shape[0]
-    y = _check_labels(f["y"][()], n, path) if "y" in f else None
+    y = check_labels(f["y"][()], path, n=n, integer=True) if "y" in f else None
     name = hdf5_snr_group_name(f)
     snr_group = f[name][()] if name else None
     if snr_group is not None and snr_group.shape != (n,):

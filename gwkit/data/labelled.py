@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.core.errors import LabelledSetError
-from gwkit.data.columns import upgrade_labelled
+from gwkit.data.columns import check_labels, upgrade_labelled
 
 __all__ = ["ScoreSet", "load_labels", "load_scores", "open_data", "read_table"]
 
@@ -87,18 +87,6 @@ def _labelled(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return upgrade_labelled(table), column
 
 
-def _labels(values, source: str, column: str = "label") -> np.ndarray:
-    """Labels as int 0/1; LabelledSetError naming the first row that is NaN, text or another value."""
-    raw = pd.Series(values).reset_index(drop=True)
-    numeric = pd.to_numeric(raw, errors="coerce")
-    bad = np.flatnonzero(~numeric.isin([0, 1]).to_numpy())
-    if bad.size:
-        i = bad[0]
-        raise LabelledSetError(f"{source}: labels ({column}) must be 0 or 1; row {i} has "
-                            f"{_shown(raw.iloc[i])} ({bad.size} bad row(s))")
-    return numeric.to_numpy().astype(int)
-
-
 def _finite_scores(values, source: str) -> np.ndarray:
     """Scores as float64; LabelledSetError naming the first row that is NaN, inf or text."""
     raw = pd.Series(values).reset_index(drop=True)
@@ -119,7 +107,7 @@ def _h5_labels(path: Path) -> pd.DataFrame:
     with h5py.File(path, "r") as f:
         if "y" not in f:
             raise LabelledSetError(f"{path} has no labels (dataset 'y')")
-        y = _labels(f["y"][()], f"labels {path}", "y")
+        y = check_labels(f["y"][()], f"labels {path}", column="y")
         table = pd.DataFrame({"id": np.arange(y.size), "label": y})
         if name := hdf5_snr_group_name(f):
             table["snr_group"] = f[name][()]
@@ -169,7 +157,7 @@ def load_labels(path: str | Path) -> pd.DataFrame:
         raise LabelledSetError(f"labels {path}: need columns id and label, found {list(table.columns)}")
     if table["id"].duplicated().any():
         raise LabelledSetError(f"labels {path}: duplicate ids")
-    table["label"] = _labels(table["label"], f"labels {path}", column)
+    table["label"] = check_labels(table["label"], f"labels {path}", column=column)
     return table
 
 
@@ -252,7 +240,7 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
         raise LabelledSetError(f"{path}: no label column; pass --labels")
     source = f"{path} (column {score_column})"
     return ScoreSet(
-        name=name, y=_labels(table["label"], f"{path}", column),
+        name=name, y=check_labels(table["label"], f"{path}", column=column),
         score=_finite_scores(table["_score"], source),
         snr_group=table["snr_group"].to_numpy() if "snr_group" in table else None,
         groups=table["waveform_id"].to_numpy() if "waveform_id" in table else None,

@@ -58,7 +58,7 @@ import pandas as pd
 import torch
 
 from gwkit.core.fileio import atomic_path
-from gwkit.data.columns import upgrade_labelled
+from gwkit.data.columns import check_labels, upgrade_labelled
 from gwkit.data.competition import (
     HDF5_FORMAT,
     DataError,
@@ -209,7 +209,7 @@ def _open_npy(path: Path) -> TrainingFile:
                         f"found {len(labels)}")
     if "id" in labels and not np.array_equal(labels["id"].to_numpy(), np.arange(n)):
         raise DataError(f"{labels_path}: expected ids 0..{n - 1} in file order")
-    y = _labels(labels["label"], labels_path)
+    y = check_labels(labels["label"], labels_path)
     params_path = path.parent / "params.csv"
     params = _read_csv(params_path) if params_path.is_file() else None
     snr_group = _column(labels, "snr_group", n, math.nan)
@@ -239,7 +239,7 @@ def _open_hdf5(path: Path) -> TrainingFile:
             n = x.shape[0]
             if "y" not in f:
                 raise DataError(f"{path}: training needs labels, the file has no dataset 'y'")
-            y = _labels(f["y"][()], path, n)
+            y = check_labels(f["y"][()], path, n=n)
             name = hdf5_snr_group_name(f)
             snr_group = np.asarray(f[name][()], dtype=np.float64) if name \
                 else np.full(n, math.nan)
@@ -333,19 +333,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot read as a CSV table ({first})") from None
-
-
-def _labels(values: Any, source: Path, n: int | None = None) -> np.ndarray:
-    """Labels as int64 in {0, 1}; DataError naming the first bad row."""
-    y = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce").to_numpy(dtype=np.float64)
-    if n is not None and y.shape != (n,):
-        raise DataError(f"{source}: expected {n} labels, found shape {y.shape}")
-    bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))
-    if bad.size:
-        value = np.asarray(values)[bad[0]]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise DataError(f"{source}: labels must be 0 or 1; row {bad[0]} has {value!r}")
-    return y.astype(np.int64)
 
 
 def _open_file(path: Path, cache_dir: Path) -> TrainingFile:

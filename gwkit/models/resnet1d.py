@@ -264,6 +264,37 @@ def _resolve_block(block: str | type[nn.Module]) -> type[nn.Module]:
 # ---------------------------------------------------------------- model
 
 
+def _check_architecture(layers: Sequence[int], channels: Sequence[int], strides: tuple,
+                        input_length: int, stem_pool: bool | str, downsample: str) -> None:
+    """ValueError naming the first :class:`ResNet1d` argument that cannot build a network."""
+    if not len(layers) == len(channels) == len(strides) or not layers:
+        raise ValueError(
+            f"layers, channels and strides need one entry per stage, got "
+            f"{tuple(layers)}, {tuple(channels)}, {strides}"
+        )
+    if input_length < 1:
+        raise ValueError(f"input_length must be >= 1, got {input_length}")
+    if stem_pool not in (False, True, "max", "gem"):
+        raise ValueError(f"stem_pool must be False, True, 'max' or 'gem', got {stem_pool!r}")
+    if downsample not in ("conv", "gem"):
+        raise ValueError(f"downsample must be 'conv' or 'gem', got {downsample!r}")
+
+
+def _stage(block_cls: type[nn.Module], in_chs: int, out_chs: int, depth: int, stride: int,
+           downsample: str, kernel_size: int, act, norm, drop_paths: Sequence[float],
+           ) -> nn.Sequential:
+    """One stage: ``depth`` blocks, the first striding (or a GeM pool before it)."""
+    blocks: list[nn.Module] = []
+    if downsample == "gem" and stride > 1:
+        blocks.append(GeMPool1d(stride))
+    conv_stride = stride if downsample == "conv" else 1
+    for j in range(depth):
+        blocks.append(block_cls(in_chs if j == 0 else out_chs, out_chs,
+                                stride=conv_stride if j == 0 else 1, kernel_size=kernel_size,
+                                act_layer=act, norm_layer=norm, drop_path=drop_paths[j]))
+    return nn.Sequential(*blocks)
+
+
 class ResNet1d(nn.Module):
     """1-D ResNet: stem, stages of residual blocks, pooling head, linear classifier.
 
@@ -319,17 +350,7 @@ class ResNet1d(nn.Module):
     ) -> None:
         super().__init__()
         strides = (1,) + (2,) * (len(layers) - 1) if strides is None else tuple(strides)
-        if not len(layers) == len(channels) == len(strides) or not layers:
-            raise ValueError(
-                f"layers, channels and strides need one entry per stage, got "
-                f"{tuple(layers)}, {tuple(channels)}, {strides}"
-            )
-        if input_length < 1:
-            raise ValueError(f"input_length must be >= 1, got {input_length}")
-        if stem_pool not in (False, True, "max", "gem"):
-            raise ValueError(f"stem_pool must be False, True, 'max' or 'gem', got {stem_pool!r}")
-        if downsample not in ("conv", "gem"):
-            raise ValueError(f"downsample must be 'conv' or 'gem', got {downsample!r}")
+        _check_architecture(layers, channels, strides, input_length, stem_pool, downsample)
         block_cls = _resolve_block(block)
         act = get_act_layer_strict(act_layer)
         norm = get_norm_layer_1d(norm_layer)
@@ -362,21 +383,9 @@ class ResNet1d(nn.Module):
         stages, in_chs, block_idx = [], stem_width, 0
         stage_cfgs = zip(layers, channels, strides, strict=True)
         for i, (depth, out_chs, stride) in enumerate(stage_cfgs):
-            blocks: list[nn.Module] = []
-            if downsample == "gem" and stride > 1:
-                blocks.append(GeMPool1d(stride))
-            conv_stride = stride if downsample == "conv" else 1
-            for j in range(depth):
-                blocks.append(
-                    block_cls(
-                        in_chs, out_chs, stride=conv_stride if j == 0 else 1,
-                        kernel_size=kernel_size, act_layer=act, norm_layer=norm,
-                        drop_path=dpr[block_idx],
-                    )
-                )
-                in_chs, block_idx = out_chs, block_idx + 1
-            reduction *= stride
-            stages.append(nn.Sequential(*blocks))
+            stages.append(_stage(block_cls, in_chs, out_chs, depth, stride, downsample,
+                                 kernel_size, act, norm, dpr[block_idx:block_idx + depth]))
+            in_chs, block_idx, reduction = out_chs, block_idx + depth, reduction * stride
             self.feature_info.append(
                 dict(num_chs=out_chs, reduction=reduction, module=f"stages.{i}")
             )

@@ -140,6 +140,44 @@ def _template_job(args: tuple[float, float, Recipe, int]) -> np.ndarray:
 # ----------------------------------------------------------------------------- the bank
 
 
+def _check_placement(n: int | None, min_match: float | None, mchirp_ratio: float | None) -> None:
+    """ValueError naming the first :meth:`TemplateBank.build` argument out of range."""
+    if n is None and min_match is None:
+        raise ValueError("give n, min_match or both")
+    if n is not None and n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if min_match is not None and not 0.0 < min_match < 1.0:
+        raise ValueError(f"min_match must lie in (0, 1), got {min_match}")
+    if mchirp_ratio is not None and not mchirp_ratio > 1.0:
+        raise ValueError(f"mchirp_ratio must exceed 1, got {mchirp_ratio}")
+
+
+def _nearest_kept(kept_lmc: np.ndarray, lmc: float, log_ratio: float) -> np.ndarray:
+    """Kept templates within the chirp-mass ratio of a candidate, nearest first."""
+    dist = np.abs(kept_lmc - lmc)
+    near = np.flatnonzero(dist < log_ratio)
+    return near[np.argsort(dist[near], kind="stable")]
+
+
+def _best_match(tf, kept_f, near: np.ndarray, min_match: float, nsamples: int, nout: int) -> float:
+    """The candidate's (spectrum ``tf``) largest match with the kept filters ``near``.
+
+    Nearest chirp masses first: most rejections need only that group, so the
+    rest are correlated only when the first group stayed below ``min_match``.
+    """
+    import torch
+
+    match = 0.0
+    for group in (near[:_FIRST_GROUP], near[_FIRST_GROUP:]):
+        if group.size == 0 or match >= min_match:
+            continue
+        bank_f = kept_f[torch.from_numpy(group)]
+        # the candidate as data, normalised: undo the filter's 2/N and conjugate
+        z = torch.fft.ifft(bank_f * (tf.conj() * nsamples / 2.0), n=nout, norm="forward")
+        match = max(match, float(z.abs().max()))
+    return match
+
+
 @dataclass
 class TemplateBank(BinaryMasses):
     """Whitened, unit-norm IMRPhenomD templates (K, nsamples), peak at ``ref_index``.
@@ -201,14 +239,7 @@ class TemplateBank(BinaryMasses):
         1.37). The result does not depend on ``workers`` (processes that make
         the templates while the main process checks the previous chunk).
         """
-        if n is None and min_match is None:
-            raise ValueError("give n, min_match or both")
-        if n is not None and n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        if min_match is not None and not 0.0 < min_match < 1.0:
-            raise ValueError(f"min_match must lie in (0, 1), got {min_match}")
-        if mchirp_ratio is not None and not mchirp_ratio > 1.0:
-            raise ValueError(f"mchirp_ratio must exceed 1, got {mchirp_ratio}")
+        _check_placement(n, min_match, mchirp_ratio)
         import torch
         from tqdm.auto import tqdm
 
@@ -253,20 +284,8 @@ class TemplateBank(BinaryMasses):
                     k = len(kept_m)
                     lmc = math.log(chirp_mass(a, b))
                     if min_match is not None and k:
-                        dist = np.abs(kept_lmc[:k] - lmc)
-                        near = np.flatnonzero(dist < log_ratio)
-                        near = near[np.argsort(dist[near], kind="stable")]
-                        match = 0.0
-                        # nearest chirp masses first: most rejections need only that group
-                        for group in (near[:_FIRST_GROUP], near[_FIRST_GROUP:]):
-                            if group.size == 0 or match >= min_match:
-                                continue
-                            bank_f = kept_f[torch.from_numpy(group)]
-                            # the candidate as data, normalised: undo the filter's 2/N and conjugate
-                            z = torch.fft.ifft(bank_f * (tf.conj() * nsamples / 2.0), n=nout,
-                                               norm="forward")
-                            match = max(match, float(z.abs().max()))
-                        if match >= min_match:
+                        near = _nearest_kept(kept_lmc[:k], lmc, log_ratio)
+                        if _best_match(tf, kept_f, near, min_match, nsamples, nout) >= min_match:
                             streak += 1
                             if streak >= patience:
                                 done = True

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.core.errors import LabelledSetError
+from gwkit.core.paths import locate_data
 from gwkit.data.columns import check_labels, upgrade_labelled
 
 __all__ = ["ScoreSet", "load_labels", "load_scores", "open_data", "read_table"]
@@ -165,10 +166,12 @@ def _set_file(path: Path) -> Path:
     """The data file a path names: itself, or a set folder's test.npy or only .h5 file."""
     if not path.exists():
         raise LabelledSetError(f"data {path} does not exist")
-    if not path.is_dir():
-        return path
-    candidates = [path / "test.npy"] if (path / "test.npy").is_file() else sorted(
-        p for p in path.iterdir() if p.suffix.lower() in (".h5", ".hdf5") and p.is_file())
+    try:
+        return locate_data(path)  # the file itself or the folder's test.npy: predict's rule
+    except FileNotFoundError:
+        pass
+    candidates = sorted(p for p in path.iterdir() if p.suffix.lower() in (".h5", ".hdf5")
+                        and p.is_file())
     if len(candidates) != 1:
         raise LabelledSetError(f"data {path}: a folder must hold test.npy or exactly one .h5 set "
                             f"(found {len(candidates)} .h5 files)")

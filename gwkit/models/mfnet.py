@@ -35,6 +35,7 @@ from timm.models import generate_default_cfgs, register_model
 from torch import nn
 
 from gwkit.models.layers import as_channels_first, build_timm_model, model_cfg
+from gwkit.sim.mf_features import FilterBank, MatchedFilter, basis_series
 from gwkit.sim.recipe import NSAMPLES
 
 __all__ = ["MatchedFilterNet"]
@@ -69,8 +70,6 @@ class MatchedFilterNet(nn.Module):
             raise ValueError("mfnet needs exactly one of filter_bank (a file) and geometry")
         self.in_chans, self.num_classes, self.input_length = in_chans, 1, input_length
         if filter_bank is not None:
-            from gwkit.sim.mf_features import FilterBank, MatchedFilter
-
             bank = FilterBank.load(filter_bank)
             if bank.nsamples != input_length:
                 raise ValueError(f"{filter_bank}: filters of {bank.nsamples} samples, the model "
@@ -117,11 +116,8 @@ class MatchedFilterNet(nn.Module):
         x = as_channels_first(x, self.in_chans)[:, 0].float()
         if x.shape[-1] != self.input_length:
             raise ValueError(f"mfnet takes {self.input_length} samples, got {x.shape[-1]}")
-        nbins, nout = self.geometry["nbins"], self.geometry["nout"]
-        xf = torch.fft.rfft(x, dim=-1)[:, :nbins]
-        xf = torch.cat([torch.zeros_like(xf[:, :1]), xf[:, 1:]], dim=-1)  # no DC
-        zb = torch.fft.ifft(xf[:, None, :] * torch.view_as_complex(self.basis), n=nout,
-                            norm="forward").index_select(-1, self.window)  # (B, r, W)
+        zb = basis_series(x, torch.view_as_complex(self.basis), self.geometry["nout"],
+                          self.window)  # (B, r, W)
         z = torch.matmul(torch.view_as_complex(self.coefficients), zb)  # (B, K, W)
         return z.real**2 + z.imag**2
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,7 +338,7 @@ def submission_target(score: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- CV from oof.csv files
 
 
-def _read_oof(run_dir: Path) -> pd.DataFrame | None:
+def _read_oof(run_dir: Path, log) -> pd.DataFrame | None:
     """The run's out-of-fold logits pooled over folds (one row per id), or None."""
     files = sorted(run_dir.glob("fold*/oof.csv")) or sorted(run_dir.glob("oof.csv"))
     frames = []
@@ -347,7 +346,7 @@ def _read_oof(run_dir: Path) -> pd.DataFrame | None:
         try:
             frames.append(read_oof(f)[["id", "label", "logit"]])  # legacy columns too
         except ValueError as exc:
-            warnings.warn(f"{exc}; skipped", stacklevel=2)
+            log(f"warning: {exc}; skipped")
     if not frames:
         return None
     return pd.concat(frames, ignore_index=True).groupby("id", sort=True).mean()
@@ -358,9 +357,15 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
     return None if math.isnan(auc) else auc
 
 
-def cv_auc(run_dirs: dict[str, Path], method: str) -> tuple[dict[str, float | None], float | None]:
-    """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files."""
-    oofs = {name: _read_oof(d) for name, d in run_dirs.items()}
+def cv_auc(run_dirs: dict[str, Path], method: str, log=None,
+           ) -> tuple[dict[str, float | None], float | None]:
+    """(network AUC per run, AUC of their ensemble or None) from the runs' ``oof.csv`` files.
+
+    ``log``: a ``print``-like callable for an unreadable file's warning (default: stderr),
+    as :func:`score_runs`.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    oofs = {name: _read_oof(d, log) for name, d in run_dirs.items()}
     per_run = {name: None if oof is None else _auc(oof["label"].to_numpy(),
                                                    oof["logit"].to_numpy())
                for name, oof in oofs.items()}

@@ -73,7 +73,7 @@ from gwkit.sim.waveforms import BinaryMasses
 if TYPE_CHECKING:
     from gwkit.sim.matched_filter import TemplateBank
 
-__all__ = ["FEATURES", "FilterBank", "FilterMode", "MatchedFilter", "FilterBankError"]
+__all__ = ["FEATURES", "basis_series", "FilterBank", "FilterMode", "MatchedFilter", "FilterBankError"]
 
 FilterMode = Mode  # the channel layout, :data:`gwkit.sim.recipe.Mode`
 FILTER_BANK_FORMAT = 1
@@ -308,6 +308,21 @@ def _refine(y, arg):
     return y0 - 0.25 * (ym - yp) * delta, delta
 
 
+def basis_series(x: torch.Tensor, basis: torch.Tensor, nout: int, window: torch.Tensor
+                 ) -> torch.Tensor:
+    """Complex SNR series of the basis filters over the merger window: (..., r, W).
+
+    ``x`` (..., nsamples) strain, ``basis`` (r, M) filter spectra (the rfft bins
+    below ``f_max``, DC dropped), ``nout`` the output grid, ``window`` the grid
+    indices kept. Differentiable in ``basis`` (no in-place step), so
+    :mod:`gwkit.models.mfnet` trains through the same code.
+    """
+    xf = torch.fft.rfft(x.float(), dim=-1)[..., :basis.shape[-1]]
+    xf = torch.cat([torch.zeros_like(xf[..., :1]), xf[..., 1:]], dim=-1)  # no DC
+    z = torch.fft.ifft(xf.unsqueeze(-2) * basis, n=nout, norm="forward")
+    return z.index_select(-1, window)
+
+
 class MatchedFilter(nn.Module):
     """Batched matched filter of whitened strain against a :class:`FilterBank`.
 
@@ -364,13 +379,6 @@ class MatchedFilter(nn.Module):
 
         self.channels = [0, 1] if mode == "physical" else [0]
 
-    def _basis_series(self, x):
-        """SNR series of the basis filters in the window: (B, C, r, W) complex."""
-        xf = torch.fft.rfft(x.float(), dim=-1)[..., :self.nbins]
-        xf[..., 0] = 0
-        z = torch.fft.ifft(xf[:, :, None, :] * self.basis, n=self.nout, norm="forward")
-        return z.index_select(-1, self.window)
-
     def forward(self, x) -> dict:
         n = self.bank.nsamples
         if x.ndim == 4 and x.shape[1] == 1:
@@ -378,7 +386,8 @@ class MatchedFilter(nn.Module):
         if x.ndim != 3 or x.shape[-1] != n or x.shape[1] < len(self.channels):
             raise ValueError(f"x must be (B, {max(2, len(self.channels))}, {n}), "
                              f"got {tuple(x.shape)}")
-        zb = self._basis_series(x[:, self.channels])  # (b, C, r, W)
+        # (b, C, r, W)
+        zb = basis_series(x[:, self.channels], self.basis, self.nout, self.window)
         b, k = x.shape[0], len(self.bank)
         best = torch.full((b,), -1.0, device=x.device)
         best_k = torch.zeros(b, dtype=torch.int64, device=x.device)

@@ -69,9 +69,6 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
 
 
-
-
-
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     with atomic_write(path, "w", newline="") as fh:
         df.to_csv(fh, index=False)
@@ -373,10 +370,9 @@ def train_step(learner: Learner, x: torch.Tensor, y: torch.Tensor, cfg: TrainCon
     """
     with autocast():
         logit = learner.train_model(x).squeeze(1)
-    loss = F.binary_cross_entropy_with_logits(logit.float(), y)
-    if soft is not None:
-        loss = (1 - cfg.distill) * loss + cfg.distill * F.binary_cross_entropy_with_logits(
-            logit.float(), soft)
+    # BCE is linear in its target: (1 - w) BCE(l, y) + w BCE(l, p) = BCE(l, (1 - w) y + w p)
+    target = y if soft is None else torch.lerp(y, soft, cfg.distill)
+    loss = F.binary_cross_entropy_with_logits(logit.float(), target)
     learner.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if cfg.grad_clip > 0:

@@ -67,28 +67,21 @@ def load_teacher(path: str | os.PathLike, device: torch.device) -> Teacher:
 
 
 def calibrate(teacher: Teacher, batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-              n_batches: int, iterations: int = 50) -> Teacher:
-    """Fit ``teacher``'s scale and bias (logistic regression, Newton) on ``n_batches`` batches.
-
-    ``batches(i)`` returns batch ``i`` as ``(x, y)``.
+              n_batches: int) -> Teacher:
+    """Fit ``teacher``'s scale and bias (a logistic regression, practically unpenalised, by
+    scikit-learn as the stacker's) on ``n_batches`` batches; ``batches(i)`` returns batch
+    ``i`` as ``(x, y)``.
     """
+    from sklearn.linear_model import LogisticRegression
+
     feats, labels = [], []
     raw = Teacher(teacher.model)
     for i in range(n_batches):
         x, y = batches(i)
         feats.append(raw.logit(x).double().cpu())
         labels.append(y.double().cpu())
-    f, y = torch.cat(feats), torch.cat(labels)
+    f, y = torch.cat(feats).numpy(), torch.cat(labels).numpy()
     if y.min() == y.max():
         raise ValueError("teacher calibration needs signal and noise samples")
-    design = torch.stack([f, torch.ones_like(f)], 1)
-    w = torch.zeros(2, dtype=torch.float64)
-    for _ in range(iterations):
-        p = torch.sigmoid(design @ w)
-        grad = design.T @ (p - y)
-        hess = design.T @ (design * (p * (1 - p))[:, None]) + 1e-6 * torch.eye(2)
-        step = torch.linalg.solve(hess, grad)
-        w -= step
-        if step.abs().max() < 1e-10:
-            break
-    return Teacher(teacher.model, float(w[0]), float(w[1]))
+    fit = LogisticRegression(C=1e10, max_iter=1000).fit(f[:, None], y)
+    return Teacher(teacher.model, float(fit.coef_[0, 0]), float(fit.intercept_[0]))

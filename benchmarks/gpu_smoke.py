@@ -48,7 +48,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -155,11 +154,10 @@ def train_stage(sampler, cfg: TrainConfig, device: torch.device, sizes: Sizes
     """``sizes.steps`` optimizer steps of ``gwkit.training.loop``'s learner on engine batches, timed
     after one warm-up step (compilation, cuDNN autotuning)."""
     from gwkit.core.distributed import Dist
-    from gwkit.training.loop import make_learner, train_step
+    from gwkit.training.loop import autocast_for, make_learner, train_step
 
     learner = make_learner(cfg, Dist(), device)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.amp \
-        else nullcontext
+    autocast = autocast_for(cfg, device)
     gen = torch.Generator(device=sampler.device).manual_seed(1)
     learner.train_model.train()
     x, y = _batch(sampler, gen, sizes, device)
@@ -318,7 +316,7 @@ def smoke(device: torch.device, work: Path) -> list[Row]:
     sampler = Sampler(load_bank(bank_path), device=device)
     rows = [run_stage("engine", lambda: engine_stage(sampler, sizes), device)]
     for name, changes, skip in [("train fp32", {"amp": False}, None),
-                                ("train bf16 autocast", {"amp": True}, None),
+                                ("train bf16 autocast", {"amp": True, "amp_cpu": True}, None),
                                 ("train torch.compile", {"amp": not cpu, "compile": True},
                                  "CPU fallback" if cpu else None)]:
         if skip:

@@ -5,8 +5,9 @@ One command simulates (seeded, cached) a competition-like labelled set, the
 (``simulate_competition(shared_seed=False, replace=False, per_snr=block_rows)``:
 one fresh block per SNR, half noise), scores it with the given runs' fold
 checkpoints (``--runs``) and with the template-bank matched filter, and prints
-the pooled AUC (bootstrap 95% CI) and per-SNR AUC (each SNR's signals against
-all noise rows) as a table, one column per detector (``--json`` for JSON),
+the pooled AUC (bootstrap 95% CI), the partial AUC up to FPR 0.001
+(McClish-standardised; marked * below 10,000 noise rows, too few to resolve it)
+and per-SNR AUC (each SNR's signals against all noise rows) as a table, one column per detector (``--json`` for JSON),
 then every column's AUC minus ``--pair-with``'s (default ``mf_bayes``) on the
 same rows with the 95% CI of that difference (a grouped paired bootstrap:
 :func:`gwkit.scoring.report.bootstrap_auc_difference`), and each scorer's
@@ -111,6 +112,9 @@ def table(reports: dict[str, dict]) -> str:
     lines.append("pooled".ljust(12) + "".join(f"{r['auc']:.4f}".rjust(width) for r in reports.values()))
     lines.append("  95% CI".ljust(12) + "".join(
         f"{r['auc_ci95'][0]:.3f}-{r['auc_ci95'][1]:.3f}".rjust(width) for r in reports.values()))
+    lines.append("pAUC<=1e-3".ljust(12) + "".join(  # * : too few noise rows to resolve it
+        (f"{r['pauc']:.4f}" + ("" if r["pauc_resolved"] else "*")).rjust(width)
+        for r in reports.values()))
     for snr in COMPETITION_SNRS:
         key = f"{snr:g}"
         cells = [r["per_snr_auc"].get(key) for r in reports.values()]
@@ -245,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "data": str(path), "rows": int(len(labels)), "mode": args.mode, "per_snr": args.per_snr,
         "nnoise": args.nnoise, "seed": args.seed, "bank": bank_info,
-        "sets": {n: {"auc": r["auc"], "auc_ci95": r["auc_ci95"], "per_snr_auc": r["per_snr_auc"],
+        "sets": {n: {"auc": r["auc"], "auc_ci95": r["auc_ci95"], "pauc": r["pauc"],
+                     "pauc_resolved": r["pauc_resolved"], "per_snr_auc": r["per_snr_auc"],
                      "tpr_at_fpr": {f: t["tpr"] for f, t in r.get("tpr_at_fpr", {}).items()}}
                  for n, r in reports.items()},
         "seconds": {k: round(v, 1) for k, v in seconds.items()},

@@ -156,8 +156,10 @@ def main(argv: list[str] | None = None) -> dict:
           f"peak below half the file ({big['file_bytes'] / 2 / gib:.2f} GiB): "
           f"{'met' if big['peak_rss'] < big['file_bytes'] / 2 else 'NOT met'}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        from gwkit.core.fileio import atomic_write
+
+        with atomic_write(args.json) as fh:  # never through a link at --json
+            fh.write(json.dumps(results, indent=2))
     return results
 
 

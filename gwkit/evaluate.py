@@ -31,7 +31,8 @@ stacker's, else a seeded build cached in ``cache/``.
 Outputs in ``--out`` (default ``reports/<first name>``, made a safe folder name;
 when it already holds a report, ``reports/<first name>-2``, ``-3``, ... so both
 are kept; an explicit ``--out`` is replaced, with a note): ``report.json``,
-``summary.md`` (one column per set), PNGs (``roc.png``, ``efficiency.png``,
+``summary.md`` (one column per set: AUC with its CI, the partial AUC up to FPR
+0.001, per-SNR AUC, TPR at FPR 0.1, 0.01, 0.001, accuracy), PNGs (``roc.png``, ``efficiency.png``,
 ``roc_snr_<set>.png``, ``hist_<set>.png``) and, for sets scored here,
 ``scores_<set>.csv`` (``id,label,snr_group,score``) to reuse with ``--scores``.
 """
@@ -47,8 +48,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.errors import GwkitError
 from gwkit.core.fileio import atomic_write, check_writable
+from gwkit.core.outputs import check_outputs
 from gwkit.core.text import plain_doc
 from gwkit.data.labelled import ScoreSet, load_labels, load_scores, open_data, read_table
 from gwkit.scoring.inference import ENSEMBLE_CHOICES, TTA_CHOICES
@@ -80,7 +83,7 @@ def _write_scores(path: Path, labels: pd.DataFrame, score: np.ndarray, **extra) 
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gwkit.evaluate", description=plain_doc(__doc__),
+    p = CommandParser(prog="python -m gwkit.evaluate", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scores", nargs="+", default=[], metavar="CSV", help="score CSVs")
     p.add_argument("--labels", default=None, help="labels: .csv, .h5, or .npy with labels.csv")
@@ -163,6 +166,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise EvaluateError(f"--names gives {len(args.names)} names for {nnamed} score sets")
     try:
         check_writable(args.out or "reports", folder=True)
+        if args.out:  # the report's own files, before any scoring
+            check_outputs([Path(args.out) / "report.json", Path(args.out) / "summary.md"])
     except OSError as exc:
         raise EvaluateError(f"--out {exc}") from None
 
@@ -253,4 +258,4 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gwkit.evaluate"))

@@ -10,8 +10,11 @@ No row any fold model trained on enters the fit, and the stacker's own CV
 keeps each waveform's rows in one fold. Outputs in the run folder:
 ``stacker.json`` (plain JSON) and ``mf_bank.h5`` (the filter bank, a few MB;
 built once from an IMRPhenomD template bank with LALSuite unless
-``--filter-bank`` names one). ``python -m gwkit.predict`` then applies it to
-the run by default; neither needs LALSuite.
+``--filter-bank`` names one), replaced together once the stacker is fitted, so
+a bank that fails leaves the run's own as it was. The run is locked while the
+hybrid works (:mod:`gwkit.core.runlock`: one writer per run, training included).
+``python -m gwkit.predict`` then applies it to the run by default; neither needs
+LALSuite.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gwkit.core.cli import CommandParser, nonfinite_option, run_main
 from gwkit.core.errors import GwkitError
 from gwkit.core.fileio import file_sha256
+from gwkit.core.outputs import check_outputs, replace_together
+from gwkit.core.runlock import run_lock
 from gwkit.core.text import plain_doc
 from gwkit.data.folds import row_groups
 from gwkit.scoring.held_out import held_out_folds, held_out_table, run_validation_mode
@@ -46,28 +52,52 @@ class HybridError(SystemExit):
 
 
 def _filter_bank(args: argparse.Namespace, run: Path) -> Path:
-    """The filter bank inside the run folder (copied, or built with LALSuite)."""
+    """The filter bank to fit with: ``--filter-bank``, else the run's own, else one built with
+    LALSuite (cached). It enters the run folder only with the stacker fitted on it."""
+    from gwkit.sim.mf_features import FilterBank
+
     target = run / FILTER_BANK_FILE
     if args.filter_bank:
         source = Path(args.filter_bank)
         if not source.is_file():
             raise HybridError(f"--filter-bank {source}: no such file")
-        if source.resolve() != target.resolve():
-            shutil.copyfile(source, target)
-        return target
+        FilterBank.load(source)  # a bad bank fails here, before any work (FilterBankError)
+        return source
     if target.is_file():
+        FilterBank.load(target)
         return target
     from gwkit.sim.matched_filter import cached_filter_bank
 
     print(f"building the filter bank (min match {args.min_match}; once, cached in "
           f"{args.cache}/): {BANK_BUILD_TIME} ...", file=sys.stderr, flush=True)
-    shutil.copyfile(cached_filter_bank(args.cache, min_match=args.min_match,
-                                       workers=args.workers, progress=True), target)
-    return target
+    return cached_filter_bank(args.cache, min_match=args.min_match, workers=args.workers,
+                              progress=True)
+
+
+def _run_loggers(run: Path) -> list[str]:
+    """The loggers the run's ``config.yaml`` asks for (ConfigError if one is not installed)."""
+    from gwkit.training.config import load_config
+    from gwkit.training.tracking import require_loggers
+
+    loggers = load_config(run / "config.yaml").logger if (run / "config.yaml").is_file() else []
+    require_loggers(loggers)
+    return loggers
+
+
+def _log_cv(run: Path, loggers: list[str], cv: dict, args: argparse.Namespace) -> None:
+    """The stacker's CV AUC, and each candidate's, to the run's loggers (W&B: ``<run>-hybrid``)."""
+    from gwkit.training.tracking import open_tracker
+
+    tracker = open_tracker(loggers, run, name=f"{run.name}-hybrid", group=run.name,
+                           job_type="hybrid", config={**vars(args), "rows": cv["rows"]})
+    candidates = cv.get("rejected_stack", cv)["auc"]  # the stack and each feature alone
+    tracker.log(0, {"hybrid/cv_auc": cv["auc"]["stacked"],
+                    **{f"hybrid/auc_{name}": value for name, value in candidates.items()}})
+    tracker.close()
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gwkit.hybrid", description=plain_doc(__doc__),
+    p = CommandParser(prog="python -m gwkit.hybrid", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", required=True, metavar="RUN",
                    help="the trained run folder (fold*/oof.csv and fold*/val.h5)")
@@ -86,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if (bad := nonfinite_option(args)) is not None:
+        raise HybridError(f"{bad}: expected a finite number")
     try:
         return _fit(args)
     except GwkitError as exc:  # the libraries' one-line errors (run folder, bank, stacker)
@@ -93,30 +125,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    """Check the run, get its filter bank, fit and write the stacker."""
+    """Check the run and its outputs, lock it, fit the stacker, write it with its bank."""
     run = Path(args.runs)
     if not run.is_dir():
         raise HybridError(f"run {run} is not a folder")
     held_out_folds(run)  # before any work
+    outputs = [run / FILTER_BANK_FILE, run / STACKER_FILE]  # the stacker vouches for the bank
+    try:
+        check_outputs(outputs)  # a link there would be read, or written, outside the run
+    except OSError as exc:
+        raise HybridError(str(exc)) from None
+    loggers = _run_loggers(run)
     mode = run_validation_mode(run)
-    from gwkit.core.devices import set_cpu_threads
+    with run_lock(run, command=f"python -m gwkit.hybrid --runs {run}"):
+        from gwkit.core.devices import set_cpu_threads
 
-    print(f"hybrid of {run} ({mode} mode); {set_cpu_threads()}", flush=True)
-    bank = _filter_bank(args, run)
-    table = held_out_table(run, bank, mode, args.device)
-    stacker, oof, choice = fit_best_stacker(
-        table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
-        args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())
-    stacker.mode, stacker.filter_bank, stacker.filter_bank_sha256 = mode, FILTER_BANK_FILE, file_sha256(bank)
-    path = stacker.save(run / STACKER_FILE)
+        print(f"hybrid of {run} ({mode} mode); {set_cpu_threads()}", flush=True)
+        bank = _filter_bank(args, run)
+        table = held_out_table(run, bank, mode, args.device)  # a bad bank fails here
+        stacker, oof, choice = fit_best_stacker(
+            table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
+            args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())
+        stacker.mode, stacker.filter_bank = mode, FILTER_BANK_FILE
+        stacker.filter_bank_sha256 = file_sha256(bank)
+        own = bank.resolve() == outputs[0].resolve()
+        with replace_together(outputs[1:] if own else outputs) as staged:
+            if not own:
+                shutil.copyfile(bank, staged[outputs[0]])
+            stacker.save(staged[outputs[1]])
+        _log_cv(run, loggers, stacker.cv, args)
     auc = stacker.cv["auc"]
     inputs = ", ".join(f"{k} {v:.4f}" for k, v in auc.items() if k != "stacked")
     print(f"hybrid CV AUC {auc['stacked']:.4f} over {len(table)} out-of-fold rows "
           f"(alone: {inputs})")
     print(choice)
-    print(f"wrote {path} and {run / FILTER_BANK_FILE}")
+    print(f"wrote {outputs[1]}" + ("" if own else f" and {outputs[0]} (from {bank})"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gwkit.hybrid"))

@@ -16,6 +16,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.fileio import atomic_write, check_writable
 from gwkit.core.text import plain_doc
 from gwkit.data.competition import DataError, load_competition_file
@@ -23,7 +24,7 @@ from gwkit.data.inspection import inspect_array
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gwkit.inspect", description=plain_doc(__doc__),
+    p = CommandParser(prog="python -m gwkit.inspect", description=plain_doc(__doc__),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="test.npy, a course .sav block or a gwkit .h5 file")
     p.add_argument("--noise-rows", type=int, default=300, help="simulated noise rows for the reference")
@@ -48,4 +49,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_main(main, "gwkit.inspect"))

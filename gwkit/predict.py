@@ -9,7 +9,9 @@ Usage::
 A run is a folder holding ``fold*/best.pt`` (what ``gwkit.train`` writes) or
 ``*.pt`` files directly (e.g. ``weights/<preset>/fold0.pt``); a folder holding
 neither is searched for runs below it. Each checkpoint is rebuilt from its
-saved model name and arguments (:mod:`gwkit.scoring.inference`).
+saved model name and arguments (:mod:`gwkit.scoring.inference`). A file
+written by ``python -m gwkit.export`` (``.onnx``, ``.pt2``, TorchScript ``.pt``
+with its ``<file>.json`` contract) is a run too: its fold ensemble, the network alone.
 
 Scores are logits end to end. Per run, the folds' logits are averaged; a run
 with a ``stacker.json`` (fitted by ``python -m gwkit.hybrid``) then becomes
@@ -24,14 +26,14 @@ to |logit| 20, so the ranking and AUC are the score's.
 Test-time augmentation (``--tta``): ``none``; ``flip`` averages the logits of
 ``x`` and ``-x``; ``all`` adds the detector swap for physical-mode checkpoints.
 
-Outputs, written only if ``--out`` is writable (checked before any work), the
-logits archive first, then the CSV with its sidecar once the submission
-validates: ``--out`` (default:
+Outputs, all three checked writable before any work and replaced together
+once the submission validates, or none of them (a failed or interrupted
+predict leaves the previous files as they were): ``--out`` (default:
 ``<output dir>/submission.csv``), its provenance sidecar
 ``<stem>.provenance.json`` (input file and hash, runs, folds, TTA, ensemble,
-stackers) and ``<stem>.logits.npz`` (every fold's logits and each run's
-network and hybrid logits, named by the CSV so runs of other submissions
-never mix with it). The CV AUC of each run (network, from its ``oof.csv``;
+stackers; the CSV's and the logits' sha256) and ``<stem>.logits.npz`` (every
+fold's logits and each run's network and hybrid logits, named by the CSV so
+runs of other submissions never mix with it). The CV AUC of each run (network, from its ``oof.csv``;
 hybrid, from its ``stacker.json``) is printed.
 """
 
@@ -42,10 +44,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.devices import DeviceError, pick_device, set_cpu_threads
-from gwkit.core.fileio import atomic_path, check_writable
+from gwkit.core.outputs import check_outputs
 from gwkit.data.duplicates import resolve_duplicates
 from gwkit.scoring.inference import (
     ENSEMBLE_CHOICES,
@@ -60,7 +61,13 @@ from gwkit.scoring.inference import (
     submission_target,
 )
 from gwkit.scoring.stack import Stacker, StackError, find_stacker, stacked_logits
-from gwkit.scoring.submission import SubmissionError, input_record, logits_path, write_submission
+from gwkit.scoring.submission import (
+    SubmissionError,
+    input_record,
+    logits_path,
+    submission_outputs,
+    write_submission,
+)
 
 __all__ = ["main"]
 
@@ -69,14 +76,15 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m gwkit.predict",
         description="Predict test.npy with fold checkpoints (and their stackers), ensemble, "
                     "write an id,target CSV.",
     )
     p.add_argument("--runs", nargs="+", default=None, metavar="RUN",
-                   help="run folders (fold*/best.pt or *.pt inside), .pt files, or folders of "
-                        "runs (default: ./runs)")
+                   help="run folders (fold*/best.pt or *.pt inside), .pt files, folders of "
+                        "runs, or files written by gwkit.export (the network alone) "
+                        "(default: ./runs)")
     p.add_argument("--data", default=None, help="test.npy or its folder (default: located)")
     p.add_argument("--tta", choices=TTA_CHOICES, default="none",
                    help="test-time augmentation: none (default), flip (x and -x), all (also "
@@ -111,8 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         out = Path(args.out) if args.out else output_dir() / "submission.csv"
-        for path in (out, logits_path(out)):
-            check_writable(path)
+        check_outputs(submission_outputs(out, logits=True))
         checkpoints = find_checkpoints(args.runs or ["runs"])
         data_path = locate_data(args.data)
         x = load_test_npy(data_path, layout="flat")
@@ -157,12 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runs": {run: {"path": str(run_dirs[run].resolve()), "folds": sorted(folds),
                        "stacker": str(stackers[run].resolve()) if run in stackers else None}
                  for run, folds in fold_logits.items()},
-        "logits": logits_path(out).name,
     }
     try:
-        with atomic_path(logits_path(out), suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
-        write_submission(out, target, n_expected=n, provenance=provenance)
+        write_submission(out, target, n_expected=n, provenance=provenance, logits=arrays)
     except (SubmissionError, OSError) as exc:
         raise _fail(f"refusing to write {out}: {one_line(exc)}") from None
     print(f"wrote {out} ({n} rows), {out.with_name(out.stem + '.provenance.json').name} and "
@@ -183,4 +187,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gwkit.predict"))

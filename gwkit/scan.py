@@ -28,7 +28,8 @@ Steps:
    false-alarm rate is the number of background clusters at least as loud per
    second of background (``windows * stride``), or the bound 1 / duration.
 
-Outputs in ``--out`` (written atomically): ``scores.csv`` (time, window start,
+Outputs in ``--out``, checked writable before any work and replaced together
+after the scan succeeded (``summary.json`` last), or not at all: ``scores.csv`` (time, window start,
 score), ``triggers.csv``, ``background.csv`` (slide, shift, time, score) and
 ``summary.json``, or all tables in one ``scan.h5`` with ``--format hdf5``; the
 plot ``scan.png`` (whitened strain, spectrogram and score series around the
@@ -42,10 +43,13 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
 
+from gwkit.core.cli import CommandParser, nonfinite_option, run_main
+from gwkit.core.outputs import check_outputs
 from gwkit.strain.gwosc import (
     DEFAULT_DQ_FLAGS,
     StrainSeries,
@@ -59,6 +63,7 @@ from gwkit.strain.search import (
     load_ensemble,
     plot_scan,
     scan,
+    scan_outputs,
     whiten_strain,
     write_outputs,
 )
@@ -67,13 +72,14 @@ from gwkit.strain.search import (
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python -m gwkit.scan",
         description="Whiten GWOSC strain files and scan them with trained models in 2 s windows.",
     )
     p.add_argument("files", nargs=2, metavar="HDF5", help="two GWOSC strain files (H1, L1)")
     p.add_argument("--runs", nargs="+", required=True, metavar="RUN",
-                   help="run folders or .pt files (as gwkit.predict takes them)")
+                   help="run folders, .pt files or files written by gwkit.export (as "
+                        "gwkit.predict takes them)")
     p.add_argument("--channels", default=None,
                    help="detector per model channel, e.g. L1,H1 (default: L1,H1 for "
                         "competition-mode models, trained on the L1 projection in channel 0; "
@@ -127,6 +133,8 @@ def _far_text(rate: float, bound: bool, duration: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if (bad := nonfinite_option(args)) is not None:  # a NaN GPS time, an infinite stride
+        raise _fail(f"{bad}: expected a finite number")
     from gwkit.core.devices import DeviceError, pick_device, set_cpu_threads
 
     tic = time.perf_counter()
@@ -136,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_coincident(series)
     except ValueError as err:
         raise _fail(str(err)) from None
+    out = Path(args.out) if args.out else _default_out(series[0])
+    try:  # every output before any work
+        check_outputs(scan_outputs(out, args.format, plot=not args.no_plot))
+    except OSError as err:
+        raise _fail(f"--out {err}") from None
     try:
         device = pick_device(args.device)
         print(f"device {device}; {set_cpu_threads()}", flush=True)
@@ -178,13 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - tic
 
     _print_result(args, result)
-    out = Path(args.out) if args.out else _default_out(first)
     summary = _summary(args, white, first, ensemble, result, elapsed)
-    written = write_outputs(out, result, summary, args.format)
-    if not args.no_plot:
-        plot_scan(out / "scan.png", white, result, reference=args.reference_gps,
-                  threshold=args.threshold)
-        written.append(out / "scan.png")
+    plot = None if args.no_plot else partial(plot_scan, white=white, result=result,
+                                             reference=args.reference_gps,
+                                             threshold=args.threshold)
+    written = write_outputs(out, result, summary, args.format, plot=plot)
     print(f"wrote {', '.join(p.name for p in written)} in {out} ({elapsed:.1f} s)")
     return 0
 
@@ -242,4 +253,4 @@ def _default_out(first: StrainSeries) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gwkit.scan"))

@@ -19,16 +19,20 @@ or one HDF5 file holding the same (column names: :mod:`gwkit.data.columns`).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from gwkit.core.cli import INTERRUPTED, CommandParser, run_main
 from gwkit.core.devices import usable_cpus
 from gwkit.core.fileio import check_writable
+from gwkit.core.outputs import check_outputs
 from gwkit.core.text import plain_doc
-from gwkit.data.writers import write_dataset
+from gwkit.data.writers import dataset_outputs, write_dataset
 from gwkit.sim.bank import BankConfig, build_bank
 from gwkit.sim.generator import simulate_competition
 from gwkit.sim.recipe import COMPETITION_SNRS, MODES, Recipe
@@ -41,7 +45,7 @@ USAGE = ("python -m gwkit.simulate [options] --out DIR       (a competition-like
 
 
 def _dataset_parser(sub=None) -> argparse.ArgumentParser:
-    p = sub or argparse.ArgumentParser(prog="python -m gwkit.simulate", usage=USAGE,
+    p = sub or CommandParser(prog="python -m gwkit.simulate", usage=USAGE,
                                        description=plain_doc(__doc__),
                                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--snr", type=float, nargs="+", default=list(COMPETITION_SNRS),
@@ -61,7 +65,8 @@ def _dataset_parser(sub=None) -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--workers", type=int, default=usable_cpus(),
                    help="processes (default: the usable CPUs)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (there is none unless stderr is a terminal)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     return p
 
@@ -72,13 +77,25 @@ def _bank_parser(sub) -> None:
     sub.add_argument("--seed", type=int, default=0)
     sub.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     sub.add_argument("--workers", type=int, default=usable_cpus())
-    sub.add_argument("--no-progress", action="store_true")
+    sub.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (there is none unless stderr is a terminal)")
 
 
-def _writable(out: Path, *, folder: bool) -> bool:
-    """False (after one line on stderr) when ``--out`` cannot be written."""
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars on a terminal only: a log or a pipe gets the command's lines alone."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
+def _refuse(message: str) -> SystemExit:
+    """The exit of a bad argument, before any work: ``message`` as one line on stderr."""
+    return SystemExit(f"gwkit.simulate: {message}")
+
+
+def _writable(out: Path, *, folder: bool, files: Sequence[Path] = ()) -> bool:
+    """False (after one line on stderr) when ``--out``, or one of the ``files`` in it, cannot be written."""
     try:
         check_writable(out, folder=folder)
+        check_outputs(files)
     except OSError as exc:
         print(f"gwkit.simulate: --out {exc}", file=sys.stderr)
         return False
@@ -88,29 +105,30 @@ def _writable(out: Path, *, folder: bool) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "bank":
-        p = argparse.ArgumentParser(prog="python -m gwkit.simulate bank",
+        p = CommandParser(prog="python -m gwkit.simulate bank",
                                     description="Generate an IMRPhenomD waveform bank (resumable).")
         _bank_parser(p)
         args = p.parse_args(argv[1:])
         if args.n < 1:
-            p.error(f"--n must be >= 1, got {args.n}")
+            raise _refuse(f"--n must be >= 1, got {args.n}")
         if not _writable(args.out, folder=False):
             return 2
         print(f"building {args.n} IMRPhenomD waveforms with {args.workers} worker process(es) "
               f"into {args.out} (resumable)", flush=True)
         t0 = time.perf_counter()
         path = build_bank(args.n, args.out, seed=args.seed, config=BankConfig(dtype=args.dtype),
-                          workers=args.workers, progress=not args.no_progress)
+                          workers=args.workers, progress=_progress(args))
         print(f"wrote {path} ({args.n} waveforms, {time.perf_counter() - t0:.1f} s)")
         return 0
     p = _dataset_parser()
     args = p.parse_args(argv)
     for name in ("per_snr", "nnoise", "block_rows"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1")
-    if any(s <= 0 for s in args.snr):
-        p.error(f"SNRs must be positive, got {args.snr}")
-    if not _writable(args.out, folder=True):  # before minutes of simulation, not after
+            raise _refuse(f"--{name.replace('_', '-')} must be >= 1")
+    if not all(0 < s < math.inf for s in args.snr):  # inf: NaN strain
+        raise _refuse(f"--snr: SNRs must be positive finite numbers, got {args.snr}")
+    files = dataset_outputs(args.out, fmt=args.format, nblocks=len(set(args.snr)))
+    if not _writable(args.out, folder=True, files=files):  # before minutes of simulation
         return 2
     competition_draw = args.draw == "competition"
     print(f"simulating {len(args.snr)} SNR block(s) x {args.per_snr} rows ({args.draw} draw, "
@@ -123,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         nnoise=args.nnoise, seed=args.seed, shared_seed=competition_draw,
         # independent blocks: every row of each block once, in the block's own shuffled order
         replace=competition_draw, recipe=Recipe(mode=args.mode), workers=args.workers,
-        progress=not args.no_progress, dtype=np.dtype(args.dtype),
+        progress=_progress(args), dtype=np.dtype(args.dtype),
         shuffle=args.format != "sav",  # course blocks: one SNR each, rows in the block's order
     )
     attrs = {"mode": args.mode, "seed": args.seed, "draw": args.draw, "nnoise": args.nnoise}
@@ -134,5 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupted(argv: list[str]) -> str:
+    """The line of a Ctrl-C: a bank build keeps its finished chunks for the same command."""
+    if argv[:1] == ["bank"]:
+        return f"{INTERRUPTED}; run the same command again to resume the bank build"
+    return INTERRUPTED
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(run_main(main, "gwkit.simulate", _interrupted(sys.argv[1:])))

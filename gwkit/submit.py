@@ -9,10 +9,13 @@ Before any request: the CSV is validated (header ``id,target``, two fields per
 row, integer ids ``0..N-1``, finite targets in [0, 1]); N is checked against
 ``test.npy`` (``--data``, else located as ``gwkit.predict`` does; an unreadable
 file is an error, none found is said). The provenance sidecar that
-``gwkit.predict`` writes beside the CSV (``<stem>.provenance.json``) is printed,
-and a submission made from a file that is not the competition's ``test.npy``
-(a simulated set: ``labels.csv`` beside it; or content that differs from the
-located ``test.npy``) is refused unless ``--force``. Credentials come from
+``gwkit.predict`` writes beside the CSV (``<stem>.provenance.json``) is printed.
+The upload fails closed: unless ``--force``, it is refused when any check does
+not pass, and the line says which: no sidecar; a sidecar that cannot be read or
+was written for another CSV (another name, or other bytes); an input that is a
+simulated set (``labels.csv`` beside it), whose sha256 differs from the located
+``test.npy``, or that cannot be compared because no ``test.npy`` is found.
+Credentials come from
 ``KAGGLE_USERNAME`` + ``KAGGLE_KEY``, ``~/.kaggle/kaggle.json``, or
 ``KAGGLE_API_TOKEN`` / ``~/.kaggle/access_token``. ``--wait`` polls the
 submission list until the submission is scored and prints the public score.
@@ -22,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.errors import GwkitError
 from gwkit.core.kaggle_client import KaggleError, kaggle_api, submit, wait_for_score
 from gwkit.data.competition import COMPETITION, DataError, npy_header
@@ -33,6 +38,7 @@ from gwkit.scoring.submission import (
     ProvenanceError,
     SubmissionError,
     input_problem,
+    provenance_path,
     read_provenance,
     validate_submission,
 )
@@ -72,34 +78,37 @@ def _expected_rows(path: Path) -> int:
     return shape[0]
 
 
-def _check_provenance(file: Path, reference: Path | None, force: bool) -> None:
-    """Print the CSV's recorded provenance; SubmitRefused for a non-competition input."""
+def _provenance_problem(file: Path, reference: Path | None) -> str | None:
+    """Print the CSV's recorded provenance; the first check it fails, else None."""
     try:
         record = read_provenance(file)
     except ProvenanceError as exc:
-        print(f"provenance: {exc}; not checked")
-        return
+        return str(exc)
     if record is None:
-        print(f"provenance: none recorded ({file.stem}.provenance.json absent); input not checked")
-        return
-    print(f"provenance ({file.stem}.provenance.json, written {record.get('created', '?')}):")
+        return (f"no provenance sidecar ({provenance_path(file).name} absent; python -m "
+                "gwkit.predict writes it), so its input cannot be checked")
+    print(f"provenance ({provenance_path(file).name}, written {record.get('created', '?')}):")
     for key, value in record.items():
-        if key not in ("format", "version", "created", "csv"):
+        if key not in ("format", "version", "created", "csv", "logits_file"):
             print(f"  {key}: {json.dumps(value)}")
     problem = input_problem(record, reference)
-    checked = "simulated-set markers" + (f", sha256 against {reference}" if reference else
-                                         " (no test.npy to compare sha256 with)")
     if problem is None:
-        print(f"input check: passed ({checked})")
-    elif force:
-        print(f"input check: {problem}; submitting anyway (--force)")
-    else:
-        raise SubmitRefused(f"{file}: {problem}, not the competition's test.npy; "
-                            "pass --force to submit it anyway")
+        print(f"input check: passed (simulated-set markers, sha256 against {reference})")
+    return problem
+
+
+def _check_provenance(file: Path, reference: Path | None, force: bool) -> None:
+    """SubmitRefused, naming the check, unless the sidecar matches and vouches for the input."""
+    problem = _provenance_problem(file, reference)
+    if problem is None:
+        return
+    if not force:
+        raise SubmitRefused(f"{file}: {problem}; pass --force to submit it anyway")
+    print(f"provenance check failed: {problem}; submitting anyway (--force)")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m gwkit.submit",
+    p = CommandParser(prog="python -m gwkit.submit",
                                 description="Validate and submit a CSV to Kaggle.")
     p.add_argument("--file", default=None,
                    help="submission CSV (default: submissions/submission.csv, on Kaggle "
@@ -111,8 +120,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the competition's test.npy (or its folder): row count and input check "
                         "(default: located like gwkit.predict does)")
     p.add_argument("--force", action="store_true",
-                   help="submit even when the provenance says the input was not the "
-                        "competition's test.npy")
+                   help="submit even when the provenance sidecar is missing, does not match "
+                        "the CSV, or does not show the input to be the competition's test.npy")
     p.add_argument("--dry-run", action="store_true", help="validate only, do not upload")
     p.add_argument("--wait", action="store_true", help="poll until scored; print the public score")
     p.add_argument("--poll-interval", type=float, default=10.0, metavar="S",
@@ -147,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: 0 on success, 2 when refused, 1 when Kaggle fails."""
     args = _parser().parse_args(argv)
     try:
-        if args.poll_interval <= 0 or args.timeout <= 0:
-            raise SubmitRefused(f"--poll-interval and --timeout must be positive, got "
+        if not (0 < args.poll_interval < math.inf and 0 < args.timeout < math.inf):
+            raise SubmitRefused(f"--poll-interval and --timeout must be positive and finite, got "
                                 f"{args.poll_interval:g} and {args.timeout:g}")
         file, nrows = _checked_file(args)
     except SubmitRefused as exc:
@@ -175,4 +184,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "gwkit.submit"))

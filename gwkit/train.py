@@ -46,14 +46,19 @@ importing gwkit sets; the first line says what was chosen.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import torch.distributed as dist
 
+from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.devices import DeviceError, pick_device, set_cpu_threads
 from gwkit.core.distributed import setup_distributed
+from gwkit.core.fileio import check_writable
+from gwkit.core.runlock import RunLocked, run_lock
 from gwkit.core.text import plain_doc
 from gwkit.data.competition import DataError
 from gwkit.training.config import (
@@ -81,10 +86,11 @@ from gwkit.training.loop import (
     fold_plan,
     train_fold,
 )
+from gwkit.training.tracking import require_loggers
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m gwkit.train", description=plain_doc(__doc__.split("\n\n")[0]),
         epilog=f"presets: {', '.join(list_presets())}; settings: see gwkit/training/config.py",
     )
@@ -156,14 +162,29 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
         if uses_engine(cfg) and cfg.bank is not None and not Path(cfg.bank).is_file():
             raise RunError(f"bank={cfg.bank}: no such file (leave bank unset to build and "
                            f"cache {cfg.bank_size} waveforms in {cfg.cache_dir}/)")
-        plan = {k: fold_plan(cfg, k, resume=args.resume, skip_existing=args.skip_existing)
-                for k in folds_to_run}
-        check_run_config(cfg)
-        build_model(cfg)  # fails here, before any write, on bad model_kwargs
-        device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-        fixed = open_train_data(cfg)  # reads every row once: bad files fail here
-    except (ConfigError, RunError, DeviceError, DataError) as exc:
+        for k in folds_to_run:  # a fold folder linking out of the run is never written into
+            check_writable(fold_dir(cfg, k), folder=True, root=Path(cfg.out_dir) / cfg.name)
+        # one writer per run: rank 0 holds the run's lock for every process of the job
+        lock = run_lock(Path(cfg.out_dir) / cfg.name,
+                        command=f"python -m gwkit.train --fold {args.fold}") \
+            if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+        with lock:
+            return _train(args, cfg, folds_to_run)
+    except (ConfigError, RunError, RunLocked, DeviceError, DataError, OSError) as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def _train(args: argparse.Namespace, cfg: TrainConfig,
+           folds_to_run: list[int]) -> dict[int, dict[str, float]]:
+    """The run's remaining checks (under its lock, before anything is written), then its folds."""
+    plan = {k: fold_plan(cfg, k, resume=args.resume, skip_existing=args.skip_existing)
+            for k in folds_to_run}
+    check_run_config(cfg)
+    for k in folds_to_run:
+        build_model(cfg, k)  # fails here, before any write, on bad model_kwargs or init_from
+    require_loggers(cfg.logger)  # tensorboard, wandb: the track extra installed
+    device = pick_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    fixed = open_train_data(cfg)  # reads every row once: bad files fail here
 
     d = setup_distributed(device)
     threads = set_cpu_threads(cfg.num_threads, d.world_size if d.enabled else 1)
@@ -194,11 +215,10 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
             combine_oof(cfg, reported=results)
             if results:
                 run_dir = Path(cfg.out_dir) / cfg.name
+                csv = "metrics.csv, curves.png, " if "csv" in cfg.logger else ""
                 print(f"wrote {run_dir}/fold{{{','.join(map(str, results))}}}/{{best.pt, last.pt, "
-                      f"metrics.csv, oof.csv, curves.png, val.h5, config.yaml}} and "
+                      f"oof.csv, {csv}val.h5, config.yaml}} and "
                       f"{run_dir}/{{oof.csv, folds.csv, config.yaml}}", flush=True)
-    except (RunError, DataError) as exc:
-        raise SystemExit(f"error: {exc}") from None
     finally:
         if d.enabled and dist.is_initialized():
             dist.destroy_process_group()
@@ -206,4 +226,4 @@ def main(argv: list[str] | None = None) -> dict[int, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main, "gwkit.train", "interrupted; resume with --resume"))

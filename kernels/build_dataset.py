@@ -17,6 +17,8 @@ What ends up in ``--out``:
 * ``gwkit-<version>-py3-none-any.whl``: ``pip wheel --no-deps`` of a clean copy of the
   package (``gwkit/``, ``setup.cfg``, ``pyproject.toml``, ``README.md``), so the
   checkout gets no ``build/`` or ``*.egg-info``; ``--no-wheel`` leaves it out;
+* beside the wheel, ``mf_bank.h5``: the shipped filter bank (``--filter-bank``), which
+  the training notebook's hybrid reuses, so Kaggle never builds one with LALSuite;
 * with ``--with-deps PKG ...``: ``pip download PKG ...`` wheels (and their dependencies)
   for the packages the Kaggle image lacks, usually ``lalsuite`` (needed to simulate,
   i.e. to train; prediction does not need it). ``--python-version`` / ``--platform``
@@ -34,6 +36,7 @@ Notebooks install with ``pip install --no-index --find-links /kaggle/input/<slug
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -43,12 +46,21 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from gwkit.core.fileio import atomic_write
+from gwkit.core.cli import CommandParser, run_main
+from gwkit.core.fileio import atomic_write, check_writable, copy_file, link_on_path
 
 REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDER_USER = "YOUR_KAGGLE_USERNAME"
 #: What a wheel build needs from the checkout (copied to a clean folder first).
 SOURCES = ("gwkit", "setup.cfg", "pyproject.toml", "README.md", "setup.py", "LICENSE")
+#: Names never packed into a folder meant for upload (case-insensitive shell patterns).
+CREDENTIALS = ("kaggle.json", "access_token", ".netrc", "_netrc", ".pypirc", ".git-credentials",
+               ".env", ".env.*", "credentials*", "*secret*", "*.key", "*.pem", "*.p12", "*.pfx",
+               "*.jks", "*.keystore", "*.token", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*")
+#: Copied from a run folder when present, beside its checkpoints.
+RUN_EXTRAS = ("config.yaml", "oof.csv", "stacker.json", "mf_bank.h5")
+#: Packed beside the wheel: the filter bank the training notebook's hybrid reuses.
+FILTER_BANK = REPO / "weights" / "gwkit_resnet" / "mf_bank.h5"
 
 __all__ = ["build_wheel", "check_sources", "copy_weights", "download_deps", "main",
            "write_metadata"]
@@ -62,20 +74,70 @@ def _run(cmd: list[str]) -> None:
                          + " ".join(cmd))
 
 
+def _credential(name: str) -> bool:
+    return any(fnmatch.fnmatch(name.lower(), pattern) for pattern in CREDENTIALS)
+
+
+def _packable(path: Path, root: Path) -> Path:
+    """``path`` when it may be packed: a regular file reached from ``root`` through no link,
+    not named like a credential; SystemExit (one line naming it) otherwise."""
+    link = link_on_path(path, root)
+    if link is not None:
+        raise SystemExit(f"build_dataset: {link} is a symbolic link (to {os.readlink(link)}); "
+                         "only regular files inside a source are packed: copy the file in")
+    if _credential(path.name):
+        raise SystemExit(f"build_dataset: {path} is named like a credential; it is never "
+                         "packed for upload: move it out of the folder")
+    if not path.is_file():
+        raise SystemExit(f"build_dataset: {path} is not a regular file; only regular files "
+                         "are packed")
+    return path
+
+
+def _no_credentials(folder: Path) -> None:
+    """SystemExit naming the first file or folder under ``folder`` named like a credential."""
+    for here, dirs, files in os.walk(folder):  # links are listed, never followed
+        found = next((n for n in sorted(dirs + files) if _credential(n)), None)
+        if found is not None:
+            raise SystemExit(f"build_dataset: {Path(here) / found} is named like a credential; "
+                             "nothing is packed from a folder holding one: move it out")
+
+
+def _tree_files(folder: Path, ignore: Sequence[str]) -> list[Path]:
+    """The files under ``folder`` to pack (each :func:`_packable`), without ``ignore`` names."""
+    found = []
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not any(fnmatch.fnmatch(d, i) for i in ignore)]
+        for name in sorted(dirs + files):
+            path = Path(here) / name
+            if path.is_symlink() or name in files:
+                if not any(fnmatch.fnmatch(name, i) for i in ignore):
+                    found.append(_packable(path, folder))
+    return found
+
+
 def build_wheel(out: Path, repo: Path = REPO, *, isolation: bool = False) -> Path:
-    """``pip wheel --no-deps`` of a clean copy of ``repo``'s package into ``out``; the wheel."""
+    """``pip wheel --no-deps`` of a clean copy of ``repo``'s package into ``out``; the wheel.
+
+    Only regular files are copied: a link anywhere in the sources, or a file named
+    like a credential, stops the build before the wheel is touched.
+    """
+    ignore = ("__pycache__", "*.pyc", "*.egg-info", "*.tmp")
+    sources = []
+    for name in SOURCES:
+        path = repo / name
+        if path.is_dir() and not path.is_symlink():
+            sources += _tree_files(path, ignore)
+        elif path.is_file() or path.is_symlink():
+            sources.append(_packable(path, repo))
     for old in out.glob("gwkit-*.whl"):
         old.unlink()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.tmp")
     with tempfile.TemporaryDirectory(prefix="gwkit-wheel-") as tmp:
         src = Path(tmp) / "src"
-        src.mkdir()
-        for name in SOURCES:
-            path = repo / name
-            if path.is_dir():
-                shutil.copytree(path, src / name, ignore=ignore)
-            elif path.is_file():
-                shutil.copy2(path, src / name)
+        for path in sources:
+            copy = src / path.relative_to(repo)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
         if not (src / "gwkit").is_dir():
             raise SystemExit(f"build_dataset: no gwkit/ package in {repo}")
         cmd = [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-w", str(out),
@@ -115,12 +177,21 @@ def _fold_files(run: Path) -> list[tuple[Path, str]]:
     return pairs
 
 
+def _run_files(run: Path) -> list[tuple[Path, str]]:
+    """(file, name in the copy) of everything copied from a run: checkpoints and extras."""
+    extras = [(run / name, name) for name in RUN_EXTRAS
+              if (run / name).is_file() or (run / name).is_symlink()]
+    return [(p, f"{fold}.pt") for p, fold in _fold_files(run)] + extras
+
+
 def check_sources(out: Path, runs: Sequence[str | os.PathLike]) -> None:
     """SystemExit (one line) for a ``--weights`` folder that cannot be copied safely.
 
-    Each must exist, hold checkpoints and have its own name. ``--out`` must not be
+    Each must exist, hold checkpoints and have its own name; every file copied from
+    it must be a regular file reached through no link inside it, and nothing in it
+    (or already in ``--out``) may be named like a credential. ``--out`` must not be
     or lie inside a run folder, and no ``<out>/weights/<run>`` (which the builder
-    replaces) may be, hold or lie inside any run folder.
+    replaces) may be, hold or lie inside any run folder, or be reached through a link.
     """
     sources = [Path(r) for r in runs]
     for run in sources:
@@ -128,6 +199,16 @@ def check_sources(out: Path, runs: Sequence[str | os.PathLike]) -> None:
             raise SystemExit(f"build_dataset: --weights {run}: no such folder")
         if not _fold_files(run):
             raise SystemExit(f"build_dataset: --weights {run}: no fold*/best.pt or *.pt inside")
+        _no_credentials(run)
+        for path, _ in _run_files(run):
+            _packable(path, run)
+    if out.is_dir():
+        _no_credentials(out)
+        for run in sources:
+            link = link_on_path(out / "weights" / run.resolve().name, out)
+            if link is not None:
+                raise SystemExit(f"build_dataset: {link} is a symbolic link (to "
+                                 f"{os.readlink(link)}); the builder never writes through one")
     names = [r.resolve().name for r in sources]
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice is not None:
@@ -171,11 +252,8 @@ def copy_weights(out: Path, runs: Sequence[str | os.PathLike]) -> list[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
         try:
-            for src, fold in pairs:
-                shutil.copy2(src, staging / f"{fold}.pt")
-            for extra in ("config.yaml", "oof.csv", "stacker.json", "mf_bank.h5"):
-                if (run / extra).is_file():
-                    shutil.copy2(run / extra, staging / extra)
+            for src, name in _run_files(run):  # each checked by check_sources
+                shutil.copy2(src, staging / name)
             _swap_in(staging, dest)
         finally:
             if staging.exists():
@@ -201,7 +279,7 @@ def write_metadata(out: Path, username: str, slug: str, title: str) -> Path:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = CommandParser(
         prog="python kernels/build_dataset.py",
         description="Build a Kaggle dataset folder: gwkit wheel, optional dependency wheels "
                     "and weights, dataset-metadata.json.")
@@ -219,6 +297,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", default=None,
                    help="for --with-deps: e.g. manylinux2014_x86_64")
     p.add_argument("--no-wheel", action="store_true", help="leave the gwkit wheel out")
+    p.add_argument("--filter-bank", default=str(FILTER_BANK), metavar="H5",
+                   help="packed beside the wheel as mf_bank.h5 for the training notebook's "
+                        "hybrid (default: the shipped one; 'none' leaves it out)")
     p.add_argument("--build-isolation", action="store_true",
                    help="build the wheel in an isolated environment (downloads setuptools)")
     return p
@@ -228,12 +309,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
     check_sources(out, args.weights)  # before anything is written
+    try:
+        check_writable(out, folder=True)
+    except OSError as exc:
+        raise SystemExit(f"build_dataset: --out {exc}") from None
+    bank = None if args.no_wheel or args.filter_bank == "none" else Path(args.filter_bank)
+    if bank is not None:
+        _packable(bank, bank.parent)
     out.mkdir(parents=True, exist_ok=True)
     title = args.title or args.slug.replace("-", " ")
     meta = write_metadata(out, args.username, args.slug, title)
     if not args.no_wheel:
         wheel = build_wheel(out, isolation=args.build_isolation)
         print(f"wheel: {wheel}")
+    if bank is not None:
+        copy_file(bank, out / "mf_bank.h5", root=out)
+        print(f"filter bank: {bank} -> {out / 'mf_bank.h5'}")
     if args.with_deps:
         download_deps(out, args.with_deps, python_version=args.python_version,
                       platform=args.platform)
@@ -248,4 +339,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, "build_dataset.py"))

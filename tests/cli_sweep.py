@@ -53,9 +53,14 @@ class Case:
 # --------------------------------------------------------------------------- file makers
 
 
+def noise(*shape: int) -> np.ndarray:
+    """Seeded white noise of RMS 1: rows that pass the strain plausibility checks."""
+    return np.random.default_rng(0).normal(size=shape)
+
+
 def npy(path: Path, rows: int = 2, nsamples: int = NSAMPLES) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.zeros((rows, 1, 2, nsamples)))
+    np.save(path, noise(rows, 1, 2, nsamples))
 
 
 def lying_npy(path: Path) -> None:
@@ -91,7 +96,7 @@ def scores(d: Path, column: str = "", value: str = "") -> None:
 def labelled_h5(d: Path, nsamples: int = 64) -> None:
     from gwkit.data import write_hdf5
 
-    write_hdf5(d / "set.h5", np.zeros((4, 2, nsamples), np.float32), y=[0, 1, 0, 1])
+    write_hdf5(d / "set.h5", noise(4, 2, nsamples).astype(np.float32), y=[0, 1, 0, 1])
 
 
 def checkpoint(path: Path, extra: dict | None = None, **model_kwargs) -> None:
@@ -119,6 +124,16 @@ def pickled_checkpoint(path: Path) -> None:
 
 def submission(d: Path, text: str = "id,target\n0,0.5\n1,0.25\n") -> None:
     write(d / "submission.csv", text)
+
+
+def vouched_submission(d: Path, *, data: str = "data/test.npy", csv: str = "submission.csv") -> None:
+    """A 2-row submission (with its logits) whose provenance sidecar vouches for ``data``
+    (2 rows of zeros): ``gwkit.submit`` takes it."""
+    from gwkit.scoring.submission import input_record, write_submission
+
+    npy(d / data)
+    write_submission(d / csv, np.array([0.5, 0.25]), provenance={"input": input_record(d / data)},
+                     logits={"score": np.array([0.0, -1.1])})
 
 
 def simulated_submission(d: Path) -> None:
@@ -188,6 +203,17 @@ def labelled_npy(d: Path, *, labels: bool = True, nan_row: int | None = None) ->
 
 def weights(d: Path) -> None:
     write(d / "weights" / "gwkit_resnet" / "fold0.pt", b"shipped weights")
+
+
+def symlink(link: Path, target: Path, content: bytes | None = b"precious") -> None:
+    """``link`` -> ``target``; ``target`` is made first holding ``content`` (a folder when
+    ``content`` is None). Keep the target in the case folder: its digest is then checked."""
+    if content is None:
+        target.mkdir(parents=True, exist_ok=True)
+    elif not target.exists():
+        write(target, content)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target.resolve())
 
 
 

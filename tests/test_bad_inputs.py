@@ -35,6 +35,7 @@ from cli_sweep import (
     sweep,
     train_preset,
     train_state,
+    vouched_submission,
     weights,
     write,
 )
@@ -44,6 +45,7 @@ from cli_sweep import (
 EVALUATE = ("-m", "gwkit.evaluate", "--bootstrap", "10", "--no-plots")
 RUNS_ON_H5 = (*EVALUATE, "--runs", "run", "--data", "set.h5", "--device", "cpu")
 TRAIN = ("-m", "gwkit.train", "--preset", "tiny.yaml")
+PREDICT = ("-m", "gwkit.predict", "--device", "cpu")
 
 CASES: list[Case] = [
     # kernels/build_dataset.py (item 1)
@@ -79,7 +81,7 @@ CASES: list[Case] = [
          "GWKIT_KAGGLE must be 1/0", env={"GWKIT_KAGGLE": "maybe"}),
     Case("submit-malformed-kaggle-json",
          ("-m", "gwkit.submit", "--file", "submission.csv"), "kaggle.json is malformed",
-         lambda d: (submission(d), write(d / "home" / ".kaggle" / "kaggle.json", "{oops"))),
+         lambda d: (vouched_submission(d), write(d / "home" / ".kaggle" / "kaggle.json", "{oops"))),
     Case("download-path-is-a-file", ("-m", "gwkit.download", "--path", "data"),
          "--path data: cannot write there (it is a file", lambda d: write(d / "data", "x")),
     # gwkit.evaluate (item 6 and bad scores / labels / checkpoints)
@@ -141,6 +143,16 @@ CASES: list[Case] = [
          lambda d: (train_preset(d), write(d / "rows.txt", "0,1\n"))),
     Case("train-time-shift-without-train-data", (*TRAIN, "--set", "time_shift_p=0.5"),
          "time_shift_p and engine_fraction need train_data", train_preset),
+    # usage errors (text where a number belongs, unknown options): one line, exit 2
+    Case("train-epochs-text", (*TRAIN, "--epochs", "x"), "--epochs: invalid int value: 'x'",
+         train_preset, returncode=2),
+    Case("simulate-bank-n-text", ("-m", "gwkit.simulate", "bank", "--n", "x"),
+         "--n: invalid int value: 'x'", returncode=2),
+    Case("evaluate-bootstrap-text", ("-m", "gwkit.evaluate", "--bootstrap", "many"),
+         "--bootstrap: invalid int value: 'many'", returncode=2),
+    Case("predict-unknown-option", (*PREDICT, "--bogus"), "unrecognized arguments: --bogus",
+         returncode=2),
+    Case("scan-no-files", ("-m", "gwkit.scan", "--threshold", "high"), "error:", returncode=2),
     # gwkit.inspect, gwkit.simulate
     Case("inspect-noise-rows-0", ("-m", "gwkit.inspect", "test.npy", "--noise-rows", "0"),
          "--noise-rows must be at least 1", lambda d: npy(d / "test.npy")),
@@ -156,7 +168,6 @@ CASES: list[Case] = [
 # --------------------------------------------------------------------------- gwkit.predict
 # (A two-output checkpoint scores its positive class and hidden temp files are skipped by
 # the checkpoint search: tests/test_inference.py; the logits archive is named by the CSV.)
-PREDICT = ("-m", "gwkit.predict", "--device", "cpu")
 
 
 def _three_output_checkpoint(path: Path) -> None:

@@ -34,6 +34,17 @@ def test_sensitivity_run_spec_without_a_run_is_an_error():
         _load("sensitivity").parse_run_spec("label=")
 
 
+def test_sensitivity_table_has_the_partial_auc_row(synthetic_scores):
+    from gwkit.data.labelled import ScoreSet
+    from gwkit.scoring.report import evaluate_set
+
+    df = synthetic_scores()
+    report = evaluate_set(ScoreSet("a", df["target"], df["score"], df["snr"]), n_boot=10)
+    rows = {line[:12].strip(): line[12:].split() for line in
+            _load("sensitivity").table({"a": report}).splitlines()}
+    assert rows["pAUC<=1e-3"] == [f"{report['pauc']:.4f}*"]  # 90 noise rows: unresolved
+
+
 def test_gpu_smoke_runs_its_cpu_fallback(tmp_path):
     """benchmarks/gpu_smoke.py on the CPU: every stage runs (compile and the train CLI are
     CUDA-only), reports a rate and a peak memory, and the script exits 0."""

@@ -30,7 +30,9 @@ def test_cli_on_scores_csvs(tmp_path, capsys, synthetic_scores):
     rep = json.loads((out / "report.json").read_text())
     assert list(rep["sets"]) == ["a", "myrun"]
     assert rep["sets"]["a"]["auc"] == pytest.approx(roc_auc_score(a["target"], a["score"]))
-    assert "| metric | a | myrun |" in capsys.readouterr().out
+    assert rep["sets"]["a"]["pauc"] == roc_auc_score(a["target"], a["score"], max_fpr=1e-3)
+    out = capsys.readouterr().out
+    assert "| metric | a | myrun |" in out and "| pAUC @ FPR <= 0.001 |" in out
 
 
 def test_cli_joins_labels_from_csv_and_h5(tmp_path, synthetic_scores):
@@ -125,7 +127,8 @@ def test_cli_run_built_for_another_length_is_one_line(tmp_path):
     from gwkit.data import write_hdf5
     from gwkit.models import create_model, save_checkpoint
 
-    data = write_hdf5(tmp_path / "set.h5", np.zeros((4, 2, 4096), np.float32), y=[0, 1, 0, 1])
+    data = write_hdf5(tmp_path / "set.h5", np.random.default_rng(0).normal(size=(4, 2, 4096))
+                      .astype(np.float32), y=[0, 1, 0, 1])  # noise: zeros are refused
     save_checkpoint(tmp_path / "run" / "fold0.pt",
                     create_model("resnet1d_tiny", input_length=2048, global_pool="flatten"))
     with pytest.raises(SystemExit) as err:

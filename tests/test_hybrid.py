@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,25 @@ def test_predict_applies_the_stacker_without_lalsuite(hybrid_run):
     assert roc_auc(y, hybrid) > 0.9 > roc_auc(y, network) + 0.15
     record = json.loads(out.with_name("submission.provenance.json").read_text())
     assert record["runs"]["run"]["stacker"] == str((run / "stacker.json").resolve())
+
+
+def test_the_stacker_cv_goes_to_the_loggers_the_run_asks_for(hybrid_run, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gwkit.training.config import TrainConfig, save_config
+
+    run = tmp_path / "run"
+    shutil.copytree(hybrid_run["run"] / "fold0", run / "fold0")
+    save_config(TrainConfig(name="run", logger=["csv", "tensorboard"]), run / "config.yaml")
+    assert hybrid_main(["--runs", str(run), "--filter-bank", str(hybrid_run["bank"])]) == 0
+    cv = Stacker.load(run / "stacker.json").cv
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    logged = {tag: [(e.step, e.value) for e in events.Scalars(tag)]
+              for tag in events.Tags()["scalars"]}
+    assert logged["hybrid/cv_auc"] == [(0, pytest.approx(cv["auc"]["stacked"]))]
+    for name, auc in cv["rejected_stack"]["auc"].items():  # every candidate, the stack too
+        assert logged[f"hybrid/auc_{name}"] == [(0, pytest.approx(auc))]
 
 
 def test_a_run_without_its_validation_sets_is_refused(hybrid_run, tmp_path):

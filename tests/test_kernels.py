@@ -4,14 +4,16 @@ builder, and both notebooks executed headless in a simulated Kaggle layout.
 The end-to-end test builds the wheel dataset with ``kernels/build_dataset.py``,
 simulates a tiny ``test.npy`` under ``<tmp>/input/2023-gwdata-bootcamp/``, runs the
 training notebook (gwkit installed offline from the wheel into a fresh ``--target``
-folder, a 2-step demo training, predict, validate), packs its run into a weights
-dataset and runs the inference notebook on it; both submissions must validate.
+folder, a 2-step demo training, the hybrid fitted with the wheel dataset's filter bank,
+predict, validate), packs its run into a weights dataset and runs the inference notebook
+on it; both submissions must validate.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shlex
 import zipfile
@@ -134,7 +136,25 @@ def test_notebooks_are_thin_clean_and_parameterised(which):
     assert "--no-index" in text and "--find-links" in text  # offline install
     assert "-m gwkit.predict" in text and "validate_submission" in text
     assert ("-m gwkit.train" in text) is (which == "train")
+    assert ("-m gwkit.hybrid" in text) is (which == "train")  # ends with the best detector
     assert not re.search(r"^\s*(def|class) ", text, re.M), "no logic in the notebooks"
+
+
+@pytest.mark.parametrize("which", sorted(KERNEL_DIRS))
+def test_notebook_defaults_are_predicts(which, monkeypatch):
+    """Left alone, the notebooks predict as ``gwkit.predict`` does (mean logit, no TTA), the
+    training notebook fits the hybrid, and it says its default preset was never timed on a GPU."""
+    for var in [v for v in os.environ if v.startswith("GWKIT_NB_")]:
+        monkeypatch.delenv(var)
+    nb = nbformat.read(KERNEL_DIRS[which] / _meta(which)["code_file"], as_version=4)
+    settings: dict = {}
+    exec(next(c.source for c in nb.cells if c.cell_type == "code"), settings)
+    assert settings["TTA"] in ("", "none") and settings["ENSEMBLE"] in ("", "logit")
+    if which == "train":
+        assert settings["HYBRID"] is True and settings["FILTER_BANK"] == ""
+        intro = nb.cells[0].source
+        assert f"default preset `{settings['PRESET']}`" in intro
+        assert "has not been timed on a GPU" in intro
 
 
 # --------------------------------------------------------------------------- dataset builder
@@ -163,6 +183,8 @@ def test_build_dataset_wheel_weights_metadata(tmp_path):
     names = zipfile.ZipFile(wheels[0]).namelist()
     assert "gwkit/train.py" in names and "gwkit/configs/demo.yaml" in names
     assert "gwkit/sim/generator.py" in names
+    shipped = REPO / "weights" / "gwkit_resnet" / "mf_bank.h5"  # for the notebook's hybrid
+    assert (out / "mf_bank.h5").read_bytes() == shipped.read_bytes()
     assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
     assert (out / "weights" / "myrun" / "fold0.pt").read_bytes() == b"best0"
     assert (out / "weights" / "myrun" / "fold2.pt").read_bytes() == b"best2"
@@ -176,6 +198,10 @@ def test_build_dataset_wheel_weights_metadata(tmp_path):
         build_dataset.main(["--out", str(out), "--no-wheel", "--weights", str(tmp_path)])
     with pytest.raises(SystemExit, match="6 to 50"):
         build_dataset.main(["--out", str(out), "--no-wheel", "--slug", "gw"])
+    with pytest.raises(SystemExit, match="nothere.h5 is not a regular file"):
+        build_dataset.main(["--out", str(tmp_path / "ds2"), "--filter-bank",
+                            str(tmp_path / "nothere.h5")])
+    assert not (tmp_path / "ds2").exists()  # refused before any write
 
 
 @pytest.mark.parametrize("out", [".", "weights/gwkit_resnet", "weights/gwkit_resnet/ds"])
@@ -204,6 +230,7 @@ def test_build_dataset_replaces_an_earlier_copy(tmp_path):
     (old / "fold9.pt").write_bytes(b"stale")
     build_dataset.main(["--out", str(tmp_path / "ds"), "--no-wheel", "--weights", str(run)])
     assert sorted(p.name for p in old.iterdir()) == ["fold0.pt"]
+    assert not (tmp_path / "ds" / "mf_bank.h5").exists()  # the filter bank goes with the wheel
     assert not [p for p in old.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -233,7 +260,7 @@ def _outputs(nb: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.slow
-def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch, heavy_template_bank):
+def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch):
     from gwkit.simulate import main as simulate
 
     inp = tmp_path / "input"
@@ -271,7 +298,7 @@ def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch, heavy_template
         # gwkit's dependencies are installed here already; --target keeps the env untouched
         monkeypatch.setenv("GWKIT_NB_PIP_ARGS", f"--no-deps --target {shlex.quote(str(site))}")
 
-    # 1) training notebook: install, train 2 steps, predict, validate
+    # 1) training notebook: install, train 2 steps, fit the hybrid, predict with it, validate
     work = tmp_path / "working"
     monkeypatch.setenv("GWKIT_KAGGLE_WORKING", str(work))
     fresh_site("site-train")
@@ -282,14 +309,15 @@ def test_notebooks_run_in_simulated_kaggle(tmp_path, monkeypatch, heavy_template
     assert (run / "fold0" / "best.pt").is_file() and (run / "fold0" / "oof.csv").is_file()
     assert len(validate_submission(work / "submission.csv", n_expected=n_test)) == n_test
     assert "rows OK" in log
+    # the hybrid, fitted with the wheel dataset's filter bank (no LALSuite build), predicted
+    assert "hybrid CV AUC" in log and "building the filter bank" not in log
+    assert (run / "stacker.json").is_file()
+    assert (run / "mf_bank.h5").read_bytes() == (inp / "gwkit-wheels" / "mf_bank.h5").read_bytes()
+    assert "tta=none; ensemble=logit; hybrid: tiny" in log  # predict's defaults
+    with np.load(work / "submission.logits.npz") as z:
+        assert {"network/tiny", "hybrid/tiny"} <= set(z.files)
 
-    # 2) its hybrid detector (stacker + filter bank), then the run as a weights dataset (what
-    # `kaggle datasets create` would upload)
-    from gwkit.hybrid import main as fit_hybrid
-    from gwkit.sim.matched_filter import build_filter_bank
-
-    build_filter_bank(heavy_template_bank, n_draws=20).save(tmp_path / "bank.h5")
-    assert fit_hybrid(["--runs", str(run), "--filter-bank", str(tmp_path / "bank.h5")]) == 0
+    # 2) the run, hybrid included, as a weights dataset (what `kaggle datasets create` uploads)
     assert build_dataset.main(["--out", str(inp / "gwkit-weights"), "--slug", "gwkit-weights",
                                "--no-wheel", "--username", "ci", "--weights", str(run)]) == 0
     packed = inp / "gwkit-weights" / "weights" / "tiny"

@@ -14,8 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "gwkit"
-COMMANDS = {"download", "evaluate", "hybrid", "inspect", "predict", "scan", "simulate", "submit",
-            "train"}
+COMMANDS = {"download", "evaluate", "export", "hybrid", "inspect", "predict", "scan", "simulate",
+            "submit", "train"}
+DISPATCHER = "__main__"  # `gwkit <command>` / `python -m gwkit`: a command that runs the others
 STAGES = {"core", "data", "engine", "models", "scoring", "sim", "strain", "training"}
 
 
@@ -35,15 +36,16 @@ def _imports(path: Path) -> list[tuple[str, list[str], int]]:
 
 def _command_of(module: str) -> str | None:
     parts = module.split(".")
-    return parts[1] if len(parts) >= 2 and parts[0] == "gwkit" and parts[1] in COMMANDS else None
+    return parts[1] if len(parts) >= 2 and parts[0] == "gwkit" and parts[1] in COMMANDS | {DISPATCHER} \
+        else None
 
 
 def test_top_level_modules_are_exactly_the_commands():
-    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", DISPATCHER}
     assert top == COMMANDS, f"libraries belong in a package: {sorted(top - COMMANDS)}"
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert packages == STAGES
-    for name in COMMANDS:
+    for name in COMMANDS | {DISPATCHER}:
         tree = ast.parse((PACKAGE / f"{name}.py").read_text())
         assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), name
 

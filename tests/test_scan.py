@@ -92,7 +92,8 @@ def test_hdf5_output_and_the_other_layout(injected, tmp_path):
 
 def test_cli_errors_are_one_line_and_name_the_file(injected, tmp_path):
     h1, l1 = injected
-    late = StrainSeries("L1", np.ones(int(24 * FS)) * 1e-21, T0 + 1, FS)
+    late = StrainSeries("L1", np.random.default_rng(0).normal(size=int(24 * FS)) * 1e-21, T0 + 1,
+                        FS)  # noise: constant strain is refused (no data)
     late_path = write_gwosc(tmp_path / "late.hdf5", late)
     with pytest.raises(SystemExit, match=r"gwkit.scan: .*H1_SIM.* and late\.hdf5 have different GPS start"):
         main([h1, str(late_path), "--runs", str(RESNET)])

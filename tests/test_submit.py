@@ -51,10 +51,22 @@ def fake():
         yield server
 
 
+def _with_provenance(csv: Path, data: Path) -> None:
+    from gwkit.scoring.submission import input_record, write_submission
+
+    write_submission(csv, np.array([0.5, 0.25, 1.0]), provenance={
+        "input": input_record(data), "runs": ["weights/gwkit_resnet"], "tta": "none"})
+
+
 @pytest.fixture
 def good_csv(tmp_path) -> Path:
+    """``GOOD`` with a sidecar vouching for ./data/test.npy (3 rows), which submit locates."""
+    data = tmp_path / "data" / "test.npy"
+    data.parent.mkdir()
+    np.save(data, np.zeros((3, 1, 2, 8)))
     path = tmp_path / "submission.csv"
-    path.write_text(GOOD)
+    _with_provenance(path, data)
+    assert path.read_text() == GOOD
     return path
 
 
@@ -100,15 +112,41 @@ def test_row_count_checked_against_test_npy(fake, tmp_path, good_csv):
 
 
 def test_row_count_check_is_reported_either_way(fake, tmp_path, good_csv):
-    """Issue 14 item 4: no test.npy found used to skip the check without a word."""
-    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run")
-    assert r.returncode == 0, r.stderr
-    assert "row count: not checked, no test.npy found" in r.stdout
-    (tmp_path / "data").mkdir()
-    np.save(tmp_path / "data" / "test.npy", np.zeros((3, 1, 2, 8)))
+    """Issue 14 item 4: no test.npy found used to skip the check without a word; issue 25
+    item 2: without a test.npy the input cannot be checked either, so only --force uploads."""
     r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run")
     assert r.returncode == 0 and "row count: 3 rows match" in r.stdout
+    assert "input check: passed" in r.stdout
+    (tmp_path / "data" / "test.npy").rename(tmp_path / "moved.npy")
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run")
+    assert r.returncode == 2 and "row count: not checked, no test.npy found" in r.stdout
+    assert r.stderr.strip().splitlines() == [
+        f"gwkit.submit: refused: {good_csv}: no competition test.npy found to compare its input "
+        f"{tmp_path / 'data' / 'test.npy'} with (pass --data PATH to the downloaded test.npy); "
+        "pass --force to submit it anyway"]
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run", "--force")
+    assert r.returncode == 0 and "submitting anyway (--force)" in r.stdout
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--dry-run",
+                "--data", str(tmp_path / "moved.npy"))
+    assert r.returncode == 0 and "input check: passed" in r.stdout  # same bytes, moved
     assert fake.requests == []
+
+
+def test_submit_fails_closed_without_a_sidecar(fake, tmp_path, good_csv):
+    """Issue 25 item 2: a CSV without a provenance sidecar was uploaded (the other checks:
+    tests/test_bad_inputs_outputs.py)."""
+    (tmp_path / "submission.provenance.json").unlink()
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv))
+    assert r.returncode == 2, r.stdout
+    assert r.stderr.strip().splitlines() == [
+        f"gwkit.submit: refused: {good_csv}: no provenance sidecar (submission.provenance.json "
+        "absent; python -m gwkit.predict writes it), so its input cannot be checked; pass --force "
+        "to submit it anyway"]
+    assert fake.requests == []
+    r = run_cli(fake, tmp_path, "gwkit.submit", "--file", str(good_csv), "--force")
+    assert r.returncode == 0, r.stderr
+    assert "provenance check failed: no provenance sidecar" in r.stdout
+    assert list(fake.uploads.values()) == [good_csv.read_bytes()]
 
 
 @pytest.mark.parametrize("content", [b"", "npz", "missing"])
@@ -125,13 +163,6 @@ def test_unreadable_data_is_an_error(fake, tmp_path, good_csv, content):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "refused" in lines[0] and str(data) in lines[0]
     assert fake.requests == []
-
-
-def _with_provenance(csv: Path, data: Path) -> None:
-    from gwkit.scoring.submission import input_record, write_submission
-
-    write_submission(csv, np.array([0.5, 0.25, 1.0]), provenance={
-        "input": input_record(data), "runs": ["weights/gwkit_resnet"], "tta": "none"})
 
 
 def test_submission_of_simulated_data_needs_force(fake, tmp_path):
@@ -220,14 +251,15 @@ def test_error_message_in_response_is_reported(tmp_path, good_csv):
 
 
 def test_download_fetches_and_unzips(tmp_path):
-    buf = io.BytesIO()
+    buf, array = io.BytesIO(), io.BytesIO()
+    np.save(array, np.zeros((2, 1, 2, 8)))
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("test.npy", b"fake npy bytes")
+        z.writestr("test.npy", array.getvalue())
         z.writestr("sample_submission.csv", "id,target\n0,0.5\n")
     with FakeKaggle(zip_bytes=buf.getvalue()) as fake:
         r = run_cli(fake, tmp_path, "gwkit.download", "--path", "data")
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "data" / "test.npy").read_bytes() == b"fake npy bytes"
+    assert (tmp_path / "data" / "test.npy").read_bytes() == array.getvalue()
     assert (tmp_path / "data" / "sample_submission.csv").is_file()
     assert not (tmp_path / "data" / f"{SLUG}.zip").exists()
     (call,) = fake.calls("DownloadDataFiles")

@@ -120,7 +120,7 @@ def test_outputs_exist_and_parse(tmp_path, bank_path, capsys):
 
     metrics = pd.read_csv(out / "metrics.csv")
     expected = ["epoch", "step", "lr", "train_loss", "val_loss", "val_acc", "val_auc"]
-    assert list(metrics.columns[:7]) == expected
+    assert list(metrics.columns[:7]) == expected and "val_pauc" in metrics
     assert [f"auc_snr{s:g}" for s in COMPETITION_SNRS] == [c for c in metrics if "snr" in c]
     assert metrics["epoch"].tolist() == [1, 2] and metrics["step"].tolist() == [3, 6]
 
@@ -135,6 +135,7 @@ def test_outputs_exist_and_parse(tmp_path, bank_path, capsys):
     assert ckpt["model"]["name"] == "resnet1d_tiny" and ckpt["config"] == cfg.to_dict()
     assert ckpt["metrics"]["val_auc"] == pytest.approx(result[1]["val_auc"])
     assert ckpt["metrics"]["val_auc"] == pytest.approx(metrics["val_auc"].max())
+    assert ckpt["select_metric"] == "auc" and ckpt["best_score"] == ckpt["metrics"]["val_auc"]
     last = torch.load(out / "last.pt", weights_only=True)
     assert last["epoch"] == 2 and last["step"] == 6 and last["ema"] is not None
     assert "AUC" in capsys.readouterr().out
@@ -238,7 +239,7 @@ def test_resume_of_nothing_says_so_and_folds_are_not_repeated(tmp_path, bank_pat
     run(preset, "--fold", "0", "--resume")
     text = capsys.readouterr().out
     assert "--resume: nothing to resume in" in text and "training from scratch" in text
-    assert text.count("AUC 0.") + text.count("AUC 1.") == 2  # epoch line, best-epoch line
+    assert text.count(" AUC 0.") + text.count(" AUC 1.") == 2  # epoch line, best-epoch line
     assert "CV over 1 fold (folds [1, 2, 3] not run yet): fold 0's AUC above" in text
 
 
@@ -416,7 +417,7 @@ def fake_evaluate(aucs: list[float]):
     def evaluate(model, val, **kwargs):
         auc = aucs[min(calls["n"], len(aucs) - 1)]
         calls["n"] += 1
-        metrics = {"val_loss": 1.0 - auc, "val_acc": auc, "val_auc": auc}
+        metrics = {"val_loss": 1.0 - auc, "val_acc": auc, "val_auc": auc, "val_pauc": auc}
         return metrics, np.zeros(len(val), dtype=np.float32)
 
     return evaluate
@@ -672,6 +673,13 @@ def test_init_from_starts_at_the_checkpoint_and_refuses_another_model(tmp_path, 
                                     model_kwargs=dict(TINY_MODEL, channels=[8, 8])))
     with pytest.raises(RunError, match="init_from=.*other arguments"):
         gt.build_model(other)
+    # {fold} picks each fold's own start (fold 1 of another run never saw fold 1's rows)
+    per_fold = load_config(tiny_preset(tmp_path / "pf", bank_path,
+                                       init_from=str(start).replace("fold0", "fold{fold}")))
+    model = gt.build_model(per_fold, 0)
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+    with pytest.raises(RunError, match=r"init_from=.*fold1[/\\]best\.pt"):
+        gt.build_model(per_fold, 1)
 
 
 def test_distill_without_a_teacher_is_a_config_error(tmp_path, bank_path):

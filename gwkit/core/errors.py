@@ -8,7 +8,7 @@ subclass also derives from the builtin its callers already catch
 
 from __future__ import annotations
 
-__all__ = ["DataError", "GwkitError", "LabelledSetError"]
+__all__ = ["DataError", "GwkitError", "LabelledSetError", "UnsafePathError"]
 
 
 class GwkitError(Exception):
@@ -21,3 +21,9 @@ class LabelledSetError(GwkitError, ValueError):
 
 class DataError(GwkitError, ValueError):
     """A data file is missing pieces, malformed, truncated or unsafe."""
+
+
+class UnsafePathError(DataError, OSError):
+    """A path that leads outside the folders the user named: a symbolic link, ``..``, an
+    absolute name read from a file, an archive member that escapes. Also an ``OSError``,
+    so callers that catch unwritable outputs catch it too."""

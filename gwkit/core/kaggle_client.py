@@ -13,6 +13,7 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +61,38 @@ def _config_problem() -> str | None:
         why = " ".join(str(exc).split())
         return (f"Kaggle credentials file {path} is malformed ({why}); it must hold "
                 '{"username": "...", "key": "..."}')
-    missing = [k for k in ("username", "key") if not isinstance(data, dict) or not data.get(k)]
+    if not isinstance(data, dict):
+        kind = {list: "a list", str: "a string"}.get(type(data), type(data).__name__)
+        return (f"Kaggle credentials file {path} is malformed (it holds {kind}, not an object); "
+                'it must hold {"username": "...", "key": "..."}')
+    missing = [k for k in ("username", "key") if not isinstance(data.get(k), str) or not data[k]]
     if missing:
         return (f"Kaggle credentials file {path} is malformed (no {' or '.join(missing)}); "
                 'it must hold {"username": "...", "key": "..."}')
     return None
 
 
-def kaggle_api() -> Any:
+def _warnings(chatter: str) -> list[str]:
+    """The client's warning lines (``Warning: ...``), once each, without the prefix."""
+    found: dict[str, None] = {}  # the client reads kaggle.json, and warns, more than once
+    for line in chatter.splitlines():
+        text = " ".join(line.split())
+        head, sep, rest = text.lstrip("⚠ ").partition(":")
+        if sep and head.lower() == "warning" and rest.strip():
+            found[rest.strip()] = None
+    return list(found)
+
+
+def kaggle_api(log: Callable[[str], None] | None = None) -> Any:
     """An authenticated ``kaggle.api.kaggle_api_extended.KaggleApi``.
 
     Imported lazily: the package authenticates (and prints help) at import. Its
     chatter is captured; missing credentials raise :class:`KaggleError` with
-    :data:`CREDENTIALS_HELP`, a malformed ``kaggle.json`` says so.
+    :data:`CREDENTIALS_HELP`, a malformed ``kaggle.json`` says so. Its warnings
+    (a ``kaggle.json`` readable by other users) go to ``log``, a ``print``-like
+    callable (default: stderr), one ``warning: ...`` line each, once authenticated.
     """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
     chatter = io.StringIO()
     try:
         with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
@@ -87,7 +106,10 @@ def kaggle_api() -> Any:
         raise KaggleError(f"the kaggle package is not installed ({exc}); pip install kaggle") \
             from None
     except Exception as exc:  # network errors while checking an access token, bad config, ...
-        raise KaggleError(f"Kaggle authentication failed: {describe_error(exc)}") from None
+        why = _config_problem() or f"Kaggle authentication failed: {describe_error(exc)}"
+        raise KaggleError(why) from None
+    for warning in _warnings(chatter.getvalue()):  # after a failure the error line says it all
+        log(f"warning: {warning}")
     return api
 
 

@@ -1,4 +1,4 @@
-"""Detection metrics: ROC AUC (pooled and per SNR group) and accuracy.
+"""Detection metrics: ROC AUC (pooled and per SNR group), partial AUC and accuracy.
 
 Per-SNR AUC compares the signals of one SNR group with **all** noise rows, so
 every group is scored against the same background, as in the competition's
@@ -11,11 +11,29 @@ import math
 
 import numpy as np
 
-__all__ = ["accuracy", "per_snr_auc", "roc_auc", "snr_key"]
+__all__ = ["PAUC_MAX_FPR", "accuracy", "partial_auc", "per_snr_auc", "roc_auc", "snr_key"]
+
+#: False-alarm rate up to which :func:`partial_auc` integrates the ROC curve by default.
+PAUC_MAX_FPR = 1e-3
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
     """Area under the ROC curve; NaN when ``y`` holds only one class."""
+    return _auc(y, score, None)
+
+
+def partial_auc(y: np.ndarray, score: np.ndarray, max_fpr: float = PAUC_MAX_FPR) -> float:
+    """ROC area up to FPR ``max_fpr``, McClish-standardised; NaN when ``y`` holds one class.
+
+    ``sklearn.metrics.roc_auc_score(y, score, max_fpr=max_fpr)``: 0.5 for a random
+    score, 1 for a perfect one. The curve up to ``max_fpr`` rests on the
+    ``max_fpr * n_noise`` highest noise scores (none below ``1 / max_fpr``
+    noise rows: the area is then interpolated from the first noise row).
+    """
+    return _auc(y, score, max_fpr)
+
+
+def _auc(y: np.ndarray, score: np.ndarray, max_fpr: float | None) -> float:
     y = np.asarray(y).astype(int).ravel()
     score = np.asarray(score, dtype=np.float64).ravel()
     if y.shape != score.shape:
@@ -24,7 +42,7 @@ def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
         return math.nan
     from sklearn.metrics import roc_auc_score  # here: importing sklearn takes ~1 s
 
-    return float(roc_auc_score(y, score))
+    return float(roc_auc_score(y, score, max_fpr=max_fpr))
 
 
 def per_snr_auc(y: np.ndarray, score: np.ndarray, snr_group: np.ndarray) -> dict[float, float]:

@@ -20,6 +20,7 @@ import codecs
 import importlib
 import os
 import pickle
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ import pandas as pd
 
 from gwkit.core.errors import DataError
 from gwkit.core.fileio import atomic_path
+from gwkit.core.hdf5 import open_hdf5
 from gwkit.core.paths import COMPETITION
 from gwkit.data.columns import check_labels, upgrade_labelled
 from gwkit.sim.recipe import IFOS, NSAMPLES, SAMPLE_RATE
@@ -45,6 +47,8 @@ __all__ = [
     "CompetitionData",
     "DataError",
     "SafeUnpickler",
+    "check_amplitudes",
+    "check_row_amplitudes",
     "hdf5_snr_group_name",
     "load_competition_file",
     "load_hdf5",
@@ -52,6 +56,7 @@ __all__ = [
     "load_sav_params",
     "load_test_npy",
     "npy_header",
+    "row_amplitudes",
     "validate_strain",
     "write_hdf5",
     "write_sav_block",
@@ -60,6 +65,10 @@ __all__ = [
 MMAP_THRESHOLD_BYTES = 256 * 2**20  # .npy files larger than this are memory-mapped
 HDF5_FORMAT = 1  # value of the "gwkit_format" file attribute written by write_hdf5
 _FINITE_CHUNK_BYTES = 64 * 2**20  # bound on the memory used by the finiteness check
+#: RMS per row and detector that whitened strain (RMS ~1) can have: outside, an error
+#: (raw strain ~1e-21, a scaled or overflowing file); outside the inner range, a warning.
+PLAUSIBLE_RMS = (1e-3, 1e3)
+TYPICAL_RMS = (0.1, 10.0)
 
 Layout = Literal["competition", "flat"]
 PathLike = str | os.PathLike
@@ -73,12 +82,13 @@ def validate_strain(
 ) -> np.ndarray:
     """Check whitened strain of shape ``(N, 2, L)`` or ``(N, 1, 2, L)``; return it unchanged.
 
-    Checks: numpy array, floating-point dtype, at least one sample, two detectors
-    (H1, L1), ``L == nsamples`` (skipped when ``nsamples`` is None) and finite
-    values. The finiteness check runs over chunks of samples, so memory-mapped
-    arrays are never read into memory at once. ``source`` names the file in errors.
+    Checks: numpy array (or an HDF5 dataset, read a chunk at a time), floating-point
+    dtype, at least one sample, two detectors (H1, L1), ``L == nsamples`` (skipped
+    when ``nsamples`` is None) and finite values. The finiteness check runs over
+    chunks of samples, so memory-mapped arrays are never read into memory at once.
+    ``source`` names the file in errors. Readers also call :func:`check_amplitudes`.
     """
-    if not isinstance(x, np.ndarray):
+    if not isinstance(x, (np.ndarray, h5py.Dataset)):
         raise DataError(f"{source}: expected a numpy array of strain, found {type(x).__name__}")
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{source}: expected floating-point strain, found dtype {x.dtype}")
@@ -107,16 +117,78 @@ def validate_strain(
     return x
 
 
+def _chunks(x: np.ndarray):
+    """``(start, rows)`` of ``x`` (N, ...) in chunks of at most 64 MiB, as numpy arrays."""
+    per_sample = max(1, int(np.prod(x.shape[1:], dtype=np.int64)) * x.dtype.itemsize)
+    step = max(1, _FINITE_CHUNK_BYTES // per_sample)
+    for start in range(0, x.shape[0], step):
+        yield start, np.asarray(x[start : start + step])
+
+
 def _nonfinite_samples(x: np.ndarray) -> list[int]:
     """Indices (axis 0) of samples holding NaN or inf, checked chunk by chunk."""
-    per_sample = max(1, x[0].nbytes)
-    step = max(1, _FINITE_CHUNK_BYTES // per_sample)
     bad: list[int] = []
-    for start in range(0, x.shape[0], step):
-        chunk = np.asarray(x[start : start + step])
+    for start, chunk in _chunks(x):
         ok = np.isfinite(chunk).reshape(chunk.shape[0], -1).all(axis=1)
         bad.extend(int(i) + start for i in np.flatnonzero(~ok))
     return bad
+
+
+def _rows(rows: np.ndarray) -> str:
+    """``"rows 0, 3, 7, ..."`` (at most five)."""
+    shown = ", ".join(str(int(i)) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return f"row{'s' * (len(rows) > 1)} {shown}"
+
+
+def row_amplitudes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(constant, rms)`` of finite strain ``x`` ``(n, [1,] 2, L)``, each ``(n, 2)``: per row
+    and detector the value of a series that never changes (NaN where it varies) and the RMS
+    (inf where the square overflows). For readers that go through a file in chunks; they
+    pass the concatenation to :func:`check_row_amplitudes`."""
+    x = np.asarray(x).reshape(len(x), len(IFOS), -1)
+    flat = x.max(axis=-1) == x.min(axis=-1)  # np.ptp overflows at 1e308
+    with np.errstate(over="ignore"):  # |x| > 1e154 overflows the square: RMS inf
+        rms = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=-1))
+    return np.where(flat, x[..., 0], np.nan), rms
+
+
+def check_row_amplitudes(constant: np.ndarray, rms: np.ndarray, source: PathLike) -> None:
+    """The verdict of :func:`check_amplitudes` on a file's :func:`row_amplitudes`."""
+    flat = ~np.isnan(constant)
+    lo, hi = PLAUSIBLE_RMS
+    for bad, value, why in (
+            (flat, constant, "is constant ({value:g}) in {rows}: an unfilled file, or no data"),
+            (~flat & (rms < lo), rms, "has RMS {value:.3g} in {rows}, below " f"{lo:g}: raw "
+                                      "strain? gwkit expects whitened strain (RMS ~1)"),
+            (~flat & ~(rms <= hi), rms, "has RMS {value:.3g} in {rows}, above " f"{hi:g}: not "
+                                        "whitened strain (RMS ~1)")):
+        rows, ifo = np.nonzero(bad)
+        if rows.size:
+            first = value[rows[0], ifo[0]]
+            rows = rows[ifo == ifo[0]]
+            shown = f"{_rows(rows)}{f' ({rows.size} rows)' if rows.size > 5 else ''}"
+            raise DataError(f"{source}: {IFOS[ifo[0]]} " + why.format(value=first, rows=shown))
+    odd = np.flatnonzero(((rms < TYPICAL_RMS[0]) | (rms > TYPICAL_RMS[1])).any(axis=1))
+    if odd.size:
+        print(f"warning: {source}: {_rows(odd)} {'have' if odd.size > 1 else 'has'} an RMS "
+              f"outside {TYPICAL_RMS[0]:g}-{TYPICAL_RMS[1]:g} (whitened strain has ~1); used "
+              "as they are", file=sys.stderr)
+
+
+def check_amplitudes(x: np.ndarray, source: PathLike) -> np.ndarray:
+    """Refuse strain that cannot be whitened competition data; return ``x`` unchanged.
+
+    ``x``: finite strain ``(N, [1,] 2, L)`` (after :func:`validate_strain`; a memory
+    map or an HDF5 dataset is read a chunk at a time). Per row and detector: a
+    constant series (all zeros: an unfilled file or a detector without data) or an
+    RMS outside :data:`PLAUSIBLE_RMS` (raw strain ~1e-21, values near float's
+    limits) raises :class:`DataError` naming ``source``, the detector and the rows;
+    an RMS outside :data:`TYPICAL_RMS` prints one warning line naming the rows.
+    """
+    parts = [row_amplitudes(chunk) for _, chunk in _chunks(x)]
+    check_row_amplitudes(np.concatenate([c for c, _ in parts]),
+                         np.concatenate([r for _, r in parts]), source)
+    return x
 
 
 # --------------------------------------------------------------------------- test.npy
@@ -150,7 +222,7 @@ def load_test_npy(
         raise DataError(f"{path}: too large to load into memory (pass mmap=True)") from None
     if not isinstance(x, np.ndarray):  # an .npz archive under a .npy name
         raise DataError(f"{path}: expected a single .npy array, found {type(x).__name__}")
-    validate_strain(x, path, nsamples=nsamples)
+    check_amplitudes(validate_strain(x, path, nsamples=nsamples), path)
     if layout == "competition":
         return x if x.ndim == 4 else x[:, np.newaxis]
     return x if x.ndim == 3 else x[:, 0]
@@ -309,7 +381,8 @@ def load_sav_block(
     validate_strain(x, path, nsamples=nsamples)
     if x.ndim != 3:
         raise DataError(f"{path}: expected X of shape (n, 2, L), found {x.shape}")
-    return x, check_labels(y, path, n=x.shape[0], integer=True)
+    y = check_labels(y, path, n=x.shape[0], integer=True)
+    return check_amplitudes(x, path), y
 
 
 def load_sav_params(path: PathLike) -> list:
@@ -325,24 +398,26 @@ def load_sav_params(path: PathLike) -> list:
     return list(obj)
 
 
-def write_sav_block(path: PathLike, x: np.ndarray, y: np.ndarray, records: list) -> list[Path]:
+def write_sav_block(path: PathLike, x: np.ndarray, y: np.ndarray, records: list, *,
+                    params_path: PathLike | None = None) -> list[Path]:
     """Write a block in the course generator's layout, atomically: ``path`` (``*_ts_<i>.sav``)
     holds the pickled ``[X, y]``, its ``*_params_<i>.sav`` the list ``records``.
 
     ``x`` float ``(n, 2, L)``, ``y`` int ``(n,)``; ``records`` one per row, ``None``
     for noise rows, else a dict of plain numbers. Only numpy arrays and plain
     containers are pickled, so :func:`load_sav_block` and :func:`load_sav_params`
-    (the safe unpickler) read them back.
+    (the safe unpickler) read them back. ``params_path`` puts the records there
+    instead (a staged write, :func:`gwkit.core.outputs.replace_together`, names both files).
     """
     path = Path(path)
     head, sep, tail = path.name.rpartition("_ts_")
-    if not sep or not tail.endswith(".sav"):
+    if params_path is None and (not sep or not tail.endswith(".sav")):
         raise ValueError(f"{path}: a block's name must look like <prefix>_ts_<i>.sav")
     x = validate_strain(np.asarray(x), "x", nsamples=None)
     y = check_labels(y, "y", n=x.shape[0], integer=True)
     if len(records) != x.shape[0]:
         raise ValueError(f"records: expected {x.shape[0]} (one per row), found {len(records)}")
-    params = path.with_name(f"{head}_params_{tail}")
+    params = Path(params_path) if params_path else path.with_name(f"{head}_params_{tail}")
     for target, obj in ((path, [x, y]), (params, list(records))):
         with atomic_path(target) as tmp, open(tmp, "wb") as fh:
             pickle.dump(obj, fh, protocol=4)
@@ -471,7 +546,7 @@ def load_hdf5(path: PathLike, *, nsamples: int | None = NSAMPLES) -> Competition
     """Read and validate an HDF5 file written by :func:`write_hdf5` into memory."""
     path = _existing_file(path)
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             return _read_hdf5(f, path, nsamples)
     except DataError:
         raise
@@ -492,6 +567,7 @@ def _read_hdf5(f: h5py.File, path: Path, nsamples: int | None) -> CompetitionDat
     x = validate_strain(f["x"][()], path, nsamples=nsamples)
     if x.ndim != 3:
         raise DataError(f"{path}: expected x of shape (N, 2, L), found {x.shape}")
+    check_amplitudes(x, path)
     n = x.shape[0]
     y = check_labels(f["y"][()], path, n=n, integer=True) if "y" in f else None
     name = hdf5_snr_group_name(f)

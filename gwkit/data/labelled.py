@@ -17,8 +17,15 @@ import numpy as np
 import pandas as pd
 
 from gwkit.core.errors import LabelledSetError
+from gwkit.core.hdf5 import open_hdf5
 from gwkit.core.paths import locate_data
-from gwkit.data.columns import check_labels, upgrade_labelled
+from gwkit.data.columns import (
+    check_both_classes,
+    check_ids,
+    check_labels,
+    check_numbers,
+    upgrade_labelled,
+)
 
 __all__ = ["ScoreSet", "load_labels", "load_scores", "open_data", "read_table"]
 
@@ -44,20 +51,29 @@ class ScoreSet:
         self.y = np.asarray(self.y).astype(int).ravel()
         self.score = np.asarray(self.score, dtype=np.float64).ravel()
         n = self.y.size
+        where = self.source or self.name
         if self.score.size != n:
-            raise ValueError(f"{self.name}: {n} labels but {self.score.size} scores")
+            raise LabelledSetError(f"{where}: {n} labels but {self.score.size} scores")
         if not np.all(np.isin(self.y, (0, 1))):
-            raise ValueError(f"{self.name}: labels must be 0 or 1")
+            raise LabelledSetError(f"{where}: labels must be 0 or 1")
         if not np.all(np.isfinite(self.score)):
-            raise ValueError(f"{self.name}: {int(np.sum(~np.isfinite(self.score)))} non-finite scores")
+            raise LabelledSetError(f"{where}: {int(np.sum(~np.isfinite(self.score)))} "
+                                   "non-finite scores")
+        check_both_classes(self.y, where)
         if self.snr_group is not None:
             self.snr_group = np.asarray(self.snr_group, dtype=np.float64).ravel()
             if self.snr_group.size != n:
-                raise ValueError(f"{self.name}: {n} labels but {self.snr_group.size} SNR values")
+                raise LabelledSetError(f"{where}: {n} labels but {self.snr_group.size} SNR values")
+            signal = np.flatnonzero(self.y == 1)
+            bad = signal[~np.isfinite(self.snr_group[signal])]
+            if bad.size:  # a signal without an SNR group would fall out of every per-SNR number
+                raise LabelledSetError(f"{where}: snr_group of a signal row must be a finite "
+                                       f"number; row {bad[0]} has {self.snr_group[bad[0]]} "
+                                       f"({bad.size} bad row(s))")
         if self.groups is not None:
             self.groups = np.asarray(self.groups).ravel()
             if self.groups.size != n:
-                raise ValueError(f"{self.name}: {n} labels but {self.groups.size} group ids")
+                raise LabelledSetError(f"{where}: {n} labels but {self.groups.size} group ids")
 
     @property
     def is_probability(self) -> bool:
@@ -88,45 +104,74 @@ def _labelled(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return upgrade_labelled(table), column
 
 
+#: Largest score magnitude: beyond it, differences of scores overflow float64 (no logit,
+#: probability or detection statistic comes near it).
+SCORE_LIMIT = 1e300
+
+
 def _finite_scores(values, source: str) -> np.ndarray:
-    """Scores as float64; LabelledSetError naming the first row that is NaN, inf or text."""
+    """Scores as float64; LabelledSetError naming the first row that is NaN, inf, text or
+    beyond +-:data:`SCORE_LIMIT`."""
     raw = pd.Series(values).reset_index(drop=True)
     score = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(score))
+    bad = np.flatnonzero(~(np.abs(score) <= SCORE_LIMIT))
     if bad.size:
         i = bad[0]
         raise LabelledSetError(f"{source}: scores must be finite numbers; row {i} has "
-                            f"{_shown(raw.iloc[i])} ({bad.size} bad row(s))")
+                               f"{_shown(raw.iloc[i])} ({bad.size} bad row(s); |score| <= "
+                               f"{SCORE_LIMIT:g})")
     return score
 
 
 def _h5_labels(path: Path) -> pd.DataFrame:
-    import h5py
-
     from gwkit.data.competition import hdf5_snr_group_name
 
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         if "y" not in f:
             raise LabelledSetError(f"{path} has no labels (dataset 'y')")
         y = check_labels(f["y"][()], f"labels {path}", column="y")
         table = pd.DataFrame({"id": np.arange(y.size), "label": y})
-        if name := hdf5_snr_group_name(f):
-            table["snr_group"] = f[name][()]
-        if "params" in f and "waveform_id" in f["params"]:
-            table["waveform_id"] = f["params"]["waveform_id"][()]
+        for column, values in ((hdf5_snr_group_name(f), f), ("waveform_id", f.get("params"))):
+            if column and values is not None and column in values:
+                if values[column].shape != (y.size,):
+                    raise LabelledSetError(f"{path}: expected {column} of shape ({y.size},), "
+                                           f"found {values[column].shape}")
+                table[column] = values[column][()]
+    return _checked_labels(table, path, column="y")
+
+
+def _checked_labels(table: pd.DataFrame, path: Path, *, column: str) -> pd.DataFrame:
+    """``table`` (id, label[, snr_group][, waveform_id]) with every column checked: whole,
+    distinct ids; 0/1 labels of both classes; numbers for the SNR groups (finite for
+    signals) and waveform ids. Errors name ``path``, kept in ``table.attrs["source"]``."""
+    source = f"labels {path}"
+    table["id"] = check_ids(table["id"], source)
+    table["label"] = check_labels(table["label"], source, column=column)
+    if "snr_group" in table:
+        table["snr_group"] = check_numbers(table["snr_group"], source, column="snr_group",
+                                           finite=False)
+        check_numbers(table["snr_group"][table["label"] == 1], source,
+                      column="snr_group of a signal row")
+    if "waveform_id" in table:
+        table["waveform_id"] = check_numbers(table["waveform_id"], source, column="waveform_id",
+                                             finite=False)
+    check_both_classes(table["label"], source)
+    table.attrs["source"] = str(path)
     return table
 
 
 def _with_waveform_groups(table: pd.DataFrame, params: Path) -> pd.DataFrame:
-    """``table`` with the ``waveform_id`` of ``params`` (a set's params.csv) when it lacks one.
+    """``table`` (ids checked) with the ``waveform_id`` of ``params`` (a set's params.csv)
+    when it lacks one.
 
     The competition reuses each waveform with 25 noise draws: without the
     groups, a bootstrap treats copies of one waveform as independent rows.
     """
-    if "waveform_id" in table or not params.is_file() or "id" not in table:
+    if "waveform_id" in table or not params.is_file():
         return table
     extra = read_table(params, "parameters", usecols=lambda c: c in ("id", "waveform_id"))
     if {"id", "waveform_id"} <= set(extra.columns):
+        extra["id"] = check_ids(extra["id"], f"parameters {params}")
         table = table.merge(extra, on="id", how="left")
     return table
 
@@ -136,6 +181,8 @@ def load_labels(path: str | Path) -> pd.DataFrame:
     labels.csv or a set's folder (legacy ``target``, ``snr`` columns read as these).
 
     The waveform groups come from the file itself or from ``params.csv`` beside it.
+    Every column is checked (:func:`_checked_labels`); the table's ``attrs["source"]``
+    names the labels file.
     """
     path = Path(path)
     if not path.exists():
@@ -144,22 +191,19 @@ def load_labels(path: str | Path) -> pd.DataFrame:
     if suffix in (".h5", ".hdf5"):
         return _h5_labels(path)
     if suffix == ".npy" or path.is_dir():
-        folder = path if path.is_dir() else path.parent
-        csv = folder / "labels.csv"
+        csv = (path if path.is_dir() else path.parent) / "labels.csv"
         if not csv.is_file():
             raise LabelledSetError(f"{path}: no labels.csv beside it")
-        table = _with_waveform_groups(read_table(csv, "labels"), folder / "params.csv")
     elif suffix == ".csv":
-        table = _with_waveform_groups(read_table(path, "labels"), path.parent / "params.csv")
+        csv = path
     else:
         raise LabelledSetError(f"labels {path}: expected .csv, .h5/.hdf5 or .npy")
-    table, column = _labelled(table)
+    table, column = _labelled(read_table(csv, "labels"))
     if not {"id", "label"} <= set(table.columns):
-        raise LabelledSetError(f"labels {path}: need columns id and label, found {list(table.columns)}")
-    if table["id"].duplicated().any():
-        raise LabelledSetError(f"labels {path}: duplicate ids")
-    table["label"] = check_labels(table["label"], f"labels {path}", column=column)
-    return table
+        raise LabelledSetError(f"labels {csv}: need columns id and label, found {list(table.columns)}")
+    table["id"] = check_ids(table["id"], f"labels {csv}")
+    table = _with_waveform_groups(table, csv.parent / "params.csv")
+    return _checked_labels(table, csv, column=column)
 
 
 def _set_file(path: Path) -> Path:
@@ -183,11 +227,12 @@ def open_data(path: str | Path):
     path = _set_file(Path(path))
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
-        import h5py
-
-        f = h5py.File(path, "r")  # kept open for the process's lifetime: rows are read in batches
+        f = open_hdf5(path)  # kept open for the process's lifetime: rows are read in batches
         if "x" not in f or f["x"].ndim != 3:
             raise LabelledSetError(f"{path}: expected dataset x of shape (N, 2, L)")
+        from gwkit.data.competition import check_amplitudes, validate_strain
+
+        check_amplitudes(validate_strain(f["x"], path, nsamples=None), path)
         attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
         return f["x"], _h5_labels(path), attrs
     if suffix == ".npy":
@@ -201,19 +246,20 @@ def open_data(path: str | Path):
     raise LabelledSetError(f"data {path}: expected a labelled .h5 or a .npy with labels.csv")
 
 
-def _join(scores: pd.DataFrame, labels: pd.DataFrame, name: str) -> pd.DataFrame:
+def _join(scores: pd.DataFrame, labels: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``scores`` (ids checked) with the label, SNR group and waveform id of each id."""
+    source = labels.attrs.get("source", "the labels")
     if scores["id"].duplicated().any():
-        raise LabelledSetError(f"{name}: duplicate ids, cannot join with labels "
+        raise LabelledSetError(f"{path}: duplicate ids, cannot join with {source} "
                             "(a combined oof.csv carries its own labels and SNR groups: omit --labels)")
+    scores = scores.assign(id=check_ids(scores["id"], f"scores {path}"))
     keep = [c for c in ("id", "label", "snr_group", "waveform_id") if c in labels]
     merged = scores.drop(columns=[c for c in keep if c != "id" and c in scores]).merge(
         labels[keep], on="id", how="left", validate="one_to_one")
     missing = np.flatnonzero(merged["label"].isna().to_numpy())
     if missing.size:
-        raise LabelledSetError(f"{name}: {missing.size} ids have no label (first: id "
-                            f"{merged['id'].iloc[missing[0]]!r} is not in the labels)")
-    if len(labels) != len(merged):
-        print(f"note: {name} scores {len(merged)} of the {len(labels)} labelled rows", file=sys.stderr)
+        raise LabelledSetError(f"{path}: {missing.size} id(s) have no label in {source} (first: "
+                               f"id {merged['id'].iloc[missing[0]]})")
     return merged
 
 
@@ -238,14 +284,20 @@ def load_scores(path: str | Path, *, name: str, labels: pd.DataFrame | None = No
     if labels is not None:
         if "id" not in table:
             raise LabelledSetError(f"{path}: needs an id column to join with labels")
-        table = _join(table, labels, name)
+        table = _join(table, labels, path)
+        where = f"{path} with {labels.attrs.get('source', 'its labels')}"
     elif "label" not in table:
         raise LabelledSetError(f"{path}: no label column; pass --labels")
+    else:
+        where = str(path)
+    y = check_labels(table["label"], where, column=column)
+    check_both_classes(y, where)
     source = f"{path} (column {score_column})"
-    return ScoreSet(
-        name=name, y=check_labels(table["label"], f"{path}", column=column),
-        score=_finite_scores(table["_score"], source),
-        snr_group=table["snr_group"].to_numpy() if "snr_group" in table else None,
-        groups=table["waveform_id"].to_numpy() if "waveform_id" in table else None,
-        source=source,
-    )
+    extra = {key: check_numbers(table[col], where, column=col, finite=False)
+             for key, col in (("snr_group", "snr_group"), ("groups", "waveform_id")) if col in table}
+    scored = ScoreSet(name=name, y=y, score=_finite_scores(table["_score"], source),
+                      source=source, **extra)
+    if labels is not None and len(labels) != len(table):
+        print(f"note: {path} scores {len(table)} of the {len(labels)} rows of "
+              f"{labels.attrs.get('source', 'its labels')}", file=sys.stderr)
+    return scored

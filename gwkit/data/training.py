@@ -58,14 +58,17 @@ import pandas as pd
 import torch
 
 from gwkit.core.fileio import atomic_path
+from gwkit.core.hdf5 import open_hdf5
 from gwkit.data.columns import check_labels, upgrade_labelled
 from gwkit.data.competition import (
     HDF5_FORMAT,
     DataError,
+    check_row_amplitudes,
     hdf5_snr_group_name,
     load_sav_block,
     load_sav_params,
     npy_header,
+    row_amplitudes,
 )
 from gwkit.sim.recipe import IFOS, NSAMPLES
 
@@ -126,10 +129,8 @@ class _H5Rows:
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """``(len(rows), 2, L)`` float32, in the order of ``rows``."""
-        import h5py
-
         if self._file is None or self._pid != os.getpid():
-            self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+            self._file, self._pid = open_hdf5(self.path), os.getpid()
         rows = np.asarray(rows, dtype=np.int64)
         unique, inverse = np.unique(rows, return_inverse=True)  # h5py wants increasing indices
         return np.asarray(self._file["x"][unique], dtype=np.float32)[inverse]
@@ -218,12 +219,10 @@ def _open_npy(path: Path) -> TrainingFile:
 
 def _open_hdf5(path: Path) -> TrainingFile:
     """A gwkit HDF5 set (``write_hdf5``), labels required; ``x`` is not read here."""
-    import h5py
-
     from gwkit.data.competition import read_params
 
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             fmt = f.attrs.get("gwkit_format")
             if fmt is None or int(fmt) != HDF5_FORMAT:
                 raise DataError(f"{path}: expected a gwkit HDF5 file (attribute gwkit_format "
@@ -404,17 +403,23 @@ def group_rows(waveform: Sequence[Any], noise_key: Sequence[bytes | None]) -> np
 
 
 def _check_and_hash(f: TrainingFile) -> list[bytes | None]:
-    """Read every row once (chunked): NaN/inf is a DataError; the digest of each row's channel 1."""
+    """Read every row once (chunked): NaN/inf or implausible amplitudes
+    (:func:`gwkit.data.competition.check_amplitudes`) are a DataError; the digest of each
+    row's channel 1."""
     keys: list[bytes | None] = []
+    amplitudes = []
     for lo in range(0, f.reader.nrows, _CHUNK_ROWS):
         chunk = f.reader.read(np.arange(lo, min(lo + _CHUNK_ROWS, f.reader.nrows)))
         finite = np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
         if not finite.all():
             bad = lo + int(np.flatnonzero(~finite)[0])
             raise DataError(f"{f.path}: expected finite strain, found NaN or inf in row {bad}")
+        amplitudes.append(row_amplitudes(chunk))
         for row in chunk[:, 1]:
             constant = row[0] == row[-1] and np.all(row == row[0])
             keys.append(None if constant else hashlib.blake2b(row.tobytes(), digest_size=16).digest())
+    if amplitudes:
+        check_row_amplitudes(*(np.concatenate(a) for a in zip(*amplitudes)), f.path)
     return keys
 
 

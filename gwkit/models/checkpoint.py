@@ -9,6 +9,7 @@ format; :func:`load_checkpoint` rebuilds the model from it. Errors are one
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from gwkit.core.fileio import atomic_path
 from gwkit.models.registry import create_model, list_models, model_spec, unwrap
@@ -28,6 +30,48 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "load_checkpoint", "read_c
 CHECKPOINT_FORMAT = "gwkit.checkpoint"
 CHECKPOINT_VERSION = 1
 _RESERVED_KEYS = frozenset({"format", "version", "model", "state_dict"})
+#: A spec may build at most ``MODEL_SLACK * (values its file holds) + MODEL_MARGIN`` tensor
+#: values (parameters, buffers, temporaries): a larger model cannot be the one saved.
+MODEL_SLACK = 8
+MODEL_MARGIN = 2**25
+#: Tensor constructors whose first argument is the size: checked before they allocate.
+_SIZED = (torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn)
+_CONSTRUCTORS = (*_SIZED, torch.empty_strided, torch.randint, torch.eye, torch.tensor,
+                 torch.as_tensor, torch.arange, torch.linspace, torch.logspace, torch.empty_like,
+                 torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like,
+                 torch.randn_like)
+
+
+class _TooLarge(Exception):
+    """A model being built would make more tensor values than its budget."""
+
+
+class _ValueBudget(TorchFunctionMode):
+    """Counts the values of the tensors that constructors make; ``_TooLarge`` past ``limit``,
+    before the allocation when the size is an argument (``torch.empty(n, m)``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit, self.total = limit, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _SIZED and self.total + _size(args, kwargs) > self.limit:
+            raise _TooLarge(self.total + _size(args, kwargs))
+        out = func(*args, **kwargs)
+        if func in _CONSTRUCTORS and isinstance(out, torch.Tensor):
+            self.total += out.numel()
+            if self.total > self.limit:
+                raise _TooLarge(self.total)
+        return out
+
+
+def _size(args: tuple, kwargs: dict) -> int:
+    """Values a sized constructor is asked for: ``f(n, m)``, ``f((n, m))``, ``f(size=...)``."""
+    size = kwargs.get("size", args[0] if args and not isinstance(args[0], int) else
+                      [a for a in args if isinstance(a, int)])
+    ok = isinstance(size, (tuple, list, torch.Size)) and all(isinstance(n, int) for n in size)
+    return math.prod(size) if ok else 0
 
 
 def _check_plain(obj: Any, where: str) -> None:
@@ -127,7 +171,9 @@ def load_checkpoint(
     ``map_location`` when that is a device. With ``input_length`` (samples per
     detector of the data to score), a model built for another length is refused.
     Raises ``ValueError`` (one line naming the file) when it is not a gwkit
-    checkpoint, names an unknown model, or cannot be rebuilt.
+    checkpoint, names an unknown model, or cannot be rebuilt, and before building
+    when its spec asks for more tensor values than ``MODEL_SLACK`` times its
+    weights plus ``MODEL_MARGIN`` (an edited spec asking for gigabytes).
     """
     path = Path(path)
     checkpoint = read_checkpoint(path, map_location)
@@ -151,8 +197,18 @@ def load_checkpoint(
             f"{path}: {spec['name']} was built for inputs of {built_for} samples per detector, "
             f"the data has {input_length}"
         )
+    stored = sum(v.numel() for v in checkpoint["state_dict"].values()
+                 if isinstance(v, torch.Tensor))
+    limit = MODEL_SLACK * stored + MODEL_MARGIN
     try:
-        model = create_model(spec["name"], **spec["kwargs"])
+        with _ValueBudget(limit):
+            model = create_model(spec["name"], **spec["kwargs"])
+    except _TooLarge as big:
+        need = big.args[0]
+        raise ValueError(f"{path}: its spec asks for a {spec['name']} of at least {need:,} values "
+                         f"({4 * need / 2**30:.1f} GiB as float32), over the limit of {limit:,} "
+                         f"for a file holding {stored:,} weights; refusing to build it (an edited "
+                         f"or corrupt spec: {str(spec['kwargs'])[:200]})") from None
     except (TypeError, ValueError) as err:
         why = " ".join(str(err).split())
         raise ValueError(f"{path}: cannot rebuild {spec['name']} from its saved arguments "

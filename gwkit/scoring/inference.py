@@ -4,9 +4,11 @@ Everything that turns trained checkpoints into scores lives here, for
 ``gwkit.predict``, ``gwkit.evaluate``, ``gwkit.scan`` and the benchmarks:
 
 * discovery: :func:`find_checkpoints` (``fold*/best.pt`` of a training run,
-  or ``*.pt`` files directly in a folder, e.g. ``weights/<preset>/fold0.pt``);
+  or ``*.pt`` files directly in a folder, e.g. ``weights/<preset>/fold0.pt``;
+  or a fold ensemble exported by ``gwkit.export``, given as a file);
 * loading: :func:`load_detector` rebuilds a checkpoint's model and checks
-  that it fits the data (input length, one or two outputs);
+  that it fits the data (input length, one or two outputs), or loads an
+  exported file through :mod:`gwkit.scoring.exported` (its contract checked);
 * scoring: :func:`predict_logits` with test-time augmentation views
   (:func:`tta_views`);
 * combining: :func:`ensemble` over folds, then runs.
@@ -87,11 +89,15 @@ def _visible(path: Path) -> bool:
 
 
 def run_checkpoints(folder: Path) -> list[Path]:
-    """``fold*/best.pt`` in ``folder``, else ``*.pt`` directly in it (sorted, hidden files skipped)."""
+    """``fold*/best.pt`` in ``folder``, else ``*.pt`` directly in it (sorted, hidden files and
+    exported TorchScript files skipped)."""
+    from gwkit.scoring.exported import is_exported
+
     found = sorted(p for p in folder.glob("fold*/best.pt") if p.is_file() and _visible(p.parent))
     if found:
         return found
-    return sorted(p for p in folder.glob("*.pt") if p.is_file() and _visible(p))
+    return sorted(p for p in folder.glob("*.pt")
+                  if p.is_file() and _visible(p) and not is_exported(p))
 
 
 def _find_runs(root: Path, depth: int = 3) -> list[Path]:
@@ -110,13 +116,19 @@ def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
     """Every fold checkpoint of every run; :class:`InferenceError` when a run has none.
 
     A run is a ``.pt`` file, a folder holding ``fold*/best.pt`` or ``*.pt``, or a
-    folder of such folders (searched three levels deep).
+    folder of such folders (searched three levels deep); or an exported file
+    (``gwkit.export``), a run of its own whose ``run_dir`` is the file (so no
+    stacker or ``oof.csv`` is found for it: the network alone).
     """
+    from gwkit.scoring.exported import is_exported
+
     out: list[Checkpoint] = []
     names: set[str] = set()
     for given in runs:
         root = Path(given)
-        if root.is_file() and root.suffix == ".pt":
+        if root.is_file() and is_exported(root):
+            run_dirs, files = [root], {root: [root]}
+        elif root.is_file() and root.suffix == ".pt":
             run_dirs, files = [root.parent], {root.parent: [root]}
         elif root.is_dir():
             run_dirs = _find_runs(root)
@@ -134,7 +146,8 @@ def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
                 name = f"{base}-{k}"
             names.add(name)
             for path in files[run_dir]:
-                fold = path.parent.name if path.name == "best.pt" else path.stem
+                fold = ("exported" if path == run_dir
+                        else path.parent.name if path.name == "best.pt" else path.stem)
                 out.append(Checkpoint(name, fold, path, run_dir))
     if not out:
         raise InferenceError("no checkpoint found (pass --runs RUN_DIR)")
@@ -153,6 +166,7 @@ class Detector:
     config: dict = field(default_factory=dict)
     input_length: int | None = None  # raw samples the model takes (None: any)
     num_outputs: int = 1
+    folds: int = 1  # fold models inside (an exported ensemble holds several)
 
     @property
     def mode(self) -> str:
@@ -174,7 +188,12 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     import torch
 
     from gwkit.models import load_checkpoint
+    from gwkit.scoring.exported import is_exported, load_exported
 
+    if is_exported(checkpoint.path):
+        model = load_exported(checkpoint.path, device, nsamples=nsamples)
+        c = model.contract
+        return Detector(checkpoint, model, {"mode": c.mode}, c.nsamples, 1, c.folds)
     try:
         model, meta = load_checkpoint(checkpoint.path, map_location=device, input_length=nsamples)
     except (ValueError, FileNotFoundError, OSError) as exc:

@@ -24,8 +24,8 @@ MB) is shipped beside it.
 from __future__ import annotations
 
 import json
-import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gwkit.core.errors import GwkitError
-from gwkit.core.fileio import atomic_write, file_sha256
+from gwkit.core.errors import GwkitError, UnsafePathError
+from gwkit.core.fileio import atomic_write, file_sha256, resolve_inside
 
 __all__ = [
     "FILTER_BANK_FILE",
@@ -65,6 +65,30 @@ FILTER_BANK_FILE = "mf_bank.h5"
 
 class StackError(GwkitError, ValueError):
     """A stacker file or feature set that cannot be used; one line naming the file."""
+
+
+#: Data layouts the matched filter runs in (:data:`gwkit.sim.recipe.Mode`).
+MODES = ("competition", "physical")
+#: Largest magnitude a stacker's numbers may have: fitted ones are O(1) to O(100); beyond
+#: this the stacked logit overflows or a file was edited.
+STACKER_LIMIT = 1e6
+#: Smallest standardisation scale (a feature's spread); below it a feature is constant.
+MIN_SCALE = 1e-9
+
+
+def _numbers(values: Any, name: str, n: int) -> np.ndarray:
+    """``values`` as ``n`` float64 numbers within +-:data:`STACKER_LIMIT`; StackError naming
+    ``name`` and the first value that is text, missing, NaN, inf or huge."""
+    items = values if isinstance(values, (list, tuple, np.ndarray)) else [values]
+    if len(items) != n:
+        raise StackError(f"{name} must be {n} number(s) (one per feature), found {values!r}")
+    for item in items:
+        number = isinstance(item, (int, float, np.integer, np.floating)) and not isinstance(
+            item, (bool, np.bool_))
+        if not number or not abs(float(item)) <= STACKER_LIMIT:
+            raise StackError(f"{name} holds {item!r}; expected finite numbers within "
+                             f"+-{STACKER_LIMIT:g}")
+    return np.asarray(items, dtype=np.float64)
 
 
 def feature_table(logit: np.ndarray | None, mf: Mapping[str, np.ndarray]) -> pd.DataFrame:
@@ -117,17 +141,28 @@ class Stacker:
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.features, str) or not isinstance(self.features, (list, tuple)):
+            raise StackError(f"features must be a list of feature names, found {self.features!r}")
         self.features = tuple(self.features)
         unknown = [f for f in self.features if f not in KNOWN_FEATURES]
         if unknown:
             raise StackError(f"unknown stacking features {unknown}; known: {KNOWN_FEATURES}")
         for name in ("mean", "scale", "coef"):
-            value = np.asarray(getattr(self, name), dtype=np.float64)
-            if value.shape != (len(self.features),) or not np.all(np.isfinite(value)):
-                raise StackError(f"stacker {name} must be {len(self.features)} finite numbers")
-            setattr(self, name, value)
-        if not np.all(self.scale > 0) or not math.isfinite(self.intercept):
-            raise StackError("stacker scales must be > 0 and the intercept finite")
+            setattr(self, name, _numbers(getattr(self, name), name, len(self.features)))
+        if not np.all(self.scale >= MIN_SCALE):
+            raise StackError(f"scale must be >= {MIN_SCALE:g}, found {self.scale.tolist()}")
+        self.intercept = float(_numbers([self.intercept], "intercept", 1)[0])
+        self.compression = float(_numbers([self.compression], "compression", 1)[0])
+        if self.compression < 0:
+            raise StackError(f"compression must be >= 0 (0: none), found {self.compression}")
+        if self.mode not in MODES:
+            raise StackError(f"mode {self.mode!r} is not one of {', '.join(MODES)}")
+        for name in ("filter_bank", "filter_bank_sha256"):
+            if not isinstance(getattr(self, name), str):
+                raise StackError(f"{name} must be text, found {getattr(self, name)!r}")
+        for name in ("cv", "info"):
+            if not isinstance(getattr(self, name), dict):
+                raise StackError(f"{name} must be a mapping, found {getattr(self, name)!r}")
 
     @property
     def uses_network(self) -> bool:
@@ -171,17 +206,35 @@ class Stacker:
             raise StackError(f"{path}: stacker version {d.get('version')!r}, this gwkit reads "
                              f"{STACKER_FORMAT}")
         fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        missing = [k for k in ("features", "mean", "scale", "coef", "intercept") if k not in d]
+        if missing:
+            raise StackError(f"{path}: a stacker needs {', '.join(missing)}; refit it with "
+                             "python -m gwkit.hybrid")
         try:
             return cls(**fields)
         except (TypeError, ValueError) as exc:
             raise StackError(f"{path}: {exc}") from None
 
     def bank_path(self, stacker_path: str | os.PathLike) -> Path:
-        """The filter bank file, checked against the recorded SHA-256."""
-        path = Path(stacker_path).parent / self.filter_bank
+        """The filter bank file inside the stacker's folder, checked against the recorded SHA-256.
+
+        StackError unless ``filter_bank`` is a relative name that stays inside the
+        folder (no absolute path, ``..`` or link out of it) and ``filter_bank_sha256``
+        holds the 64 hex digits that ``gwkit.hybrid`` records.
+        """
+        try:
+            path = resolve_inside(Path(stacker_path).parent, self.filter_bank,
+                                  source=f"{stacker_path} (filter_bank)")
+        except UnsafePathError as exc:
+            raise StackError(str(exc)) from None
+        if not (isinstance(self.filter_bank_sha256, str)
+                and re.fullmatch(r"[0-9a-f]{64}", self.filter_bank_sha256)):
+            raise StackError(f"{stacker_path}: filter_bank_sha256 must be the 64 hex digits of "
+                             f"the bank's SHA-256, found {self.filter_bank_sha256!r} (refit with "
+                             "python -m gwkit.hybrid)")
         if not path.is_file():
             raise StackError(f"{stacker_path}: its filter bank {path} is missing")
-        if self.filter_bank_sha256 and file_sha256(path) != self.filter_bank_sha256:
+        if file_sha256(path) != self.filter_bank_sha256:
             raise StackError(f"{path}: content differs from the bank {stacker_path} was fitted "
                              "with (SHA-256 mismatch)")
         return path
@@ -194,7 +247,7 @@ def _fit_logistic(f: np.ndarray, y: np.ndarray, c: float):
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = f.mean(0), f.std(0)
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = np.where(scale >= MIN_SCALE, scale, 1.0)  # a constant feature: any scale
     model = LogisticRegression(C=c, max_iter=2000).fit((f - mean) / scale, y)
     return mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
 
@@ -230,6 +283,11 @@ def fit_stacker(
     f = compress(table[list(features)].to_numpy(np.float64), compression)
     if not np.all(np.isfinite(f)):
         raise StackError("stacking features hold NaN or inf")
+    for label, what in ((1, "signal rows"), (0, "noise rows")):  # as StratifiedGroupKFold asks
+        count = int(np.sum(y == label))
+        if count < n_splits:
+            raise StackError(f"the held-out rows hold {count} {what}, fewer than the stacker's "
+                             f"{n_splits} CV folds; validate on more rows (val_per_snr)")
     oof = np.zeros(y.size)
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     for train, test in splitter.split(f, y, groups):

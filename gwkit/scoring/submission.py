@@ -7,10 +7,17 @@ sample with exactly those two fields, integer ids ``0..N-1`` in file order
 Provenance. :func:`write_submission` can record where a submission came from
 (input file path, size and sha256, runs, folds, TTA, ensemble, ...) in a JSON
 sidecar beside the CSV, ``<stem>.provenance.json`` (``submission.csv`` ->
-``submission.provenance.json``), written atomically with the CSV and holding
-the CSV's own sha256, so a sidecar left by an earlier CSV is recognised as
-stale. :func:`read_provenance` reads it back; :func:`input_problem` tells
-whether the recorded input cannot be the competition's ``test.npy``.
+``submission.provenance.json``), holding the CSV's own name and sha256 (and the
+logits archive's), so a sidecar left by an earlier CSV is recognised as stale.
+:func:`read_provenance` reads it back; :func:`input_problem` tells why the
+recorded input is not shown to be the competition's ``test.npy``.
+
+One submission, one set of files: the CSV, the logits archive
+``<stem>.logits.npz`` and the sidecar (:func:`submission_outputs`) are replaced
+together after all of them are written and the CSV reads back valid
+(:func:`gwkit.core.outputs.replace_together`), the sidecar last: a write cut
+short between the renames leaves a sidecar that does not match the CSV, which
+``python -m gwkit.submit`` refuses.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from gwkit.core.errors import GwkitError
-from gwkit.core.fileio import atomic_path, atomic_write, file_sha256
+from gwkit.core.fileio import file_sha256
+from gwkit.core.outputs import replace_together
 
 __all__ = [
     "logits_path",
@@ -41,6 +49,7 @@ __all__ = [
     "input_record",
     "provenance_path",
     "read_provenance",
+    "submission_outputs",
     "validate_submission",
     "write_submission",
 ]
@@ -48,7 +57,7 @@ __all__ = [
 COLUMNS = ("id", "target")
 PROVENANCE_FORMAT = "gwkit.scoring.submission-provenance"
 PROVENANCE_VERSION = 1
-_RESERVED = frozenset({"format", "version", "csv", "created"})
+_RESERVED = frozenset({"format", "version", "csv", "created", "logits_file"})
 _INTEGER = re.compile(r"[0-9]+")
 #: Files a simulated set has beside its test.npy (what ``python -m gwkit.simulate`` writes).
 SIMULATION_MARKERS = ("labels.csv", "params.csv")
@@ -157,20 +166,36 @@ def validate_submission(
     return pd.DataFrame({"id": np.arange(n, dtype=np.int64), "target": target})
 
 
+def submission_outputs(path: str | os.PathLike, *, provenance: bool = True,
+                       logits: bool = False) -> list[Path]:
+    """The files :func:`write_submission` replaces, in the order it renames them.
+
+    The CSV ``path``, the logits archive (with ``logits``), its provenance sidecar
+    (with ``provenance``, which vouches for both) last. Check them before the work
+    with :func:`gwkit.core.outputs.check_outputs`.
+    """
+    path = Path(path)
+    return [path, *([logits_path(path)] if logits else []),
+            *([provenance_path(path)] if provenance else [])]
+
+
 def write_submission(
     path: str | os.PathLike,
     target: np.ndarray,
     n_expected: int | None = None,
     *,
     provenance: dict[str, Any] | None = None,
+    logits: dict[str, np.ndarray] | None = None,
 ) -> Path:
-    """Validate ``target`` (one per test sample) and write ``id,target`` atomically.
+    """Validate ``target`` (one per test sample) and write ``id,target``, all or nothing.
 
     Nothing is written when validation fails, so a good file already at
     ``path`` is never replaced by a bad one. With ``provenance`` (a JSON-able
     dict, e.g. ``{"input": input_record(test_npy), "runs": [...], "tta": "none"}``)
-    the sidecar :func:`provenance_path` is written first, holding it plus the
-    CSV's sha256 and row count; then the CSV replaces ``path``.
+    the sidecar :func:`provenance_path` holds it plus the CSV's name, sha256 and
+    row count; with ``logits`` (named arrays) the archive :func:`logits_path`
+    is written too and its sha256 recorded. The files replace their targets
+    together, once every one is written (:func:`submission_outputs`' order).
     """
     target = np.asarray(target, dtype=np.float64).reshape(-1)
     df = validate_submission(
@@ -179,13 +204,20 @@ def write_submission(
     )
     path = Path(path)
     record = None if provenance is None else _provenance_json(provenance)
-    with atomic_path(path) as tmp:
+    outputs = submission_outputs(path, provenance=record is not None, logits=logits is not None)
+    with replace_together(outputs) as staged:
+        if logits is not None:
+            np.savez(staged[logits_path(path)], **logits)
+        tmp = staged[path]
         df.to_csv(tmp, index=False, float_format="%.17g")  # every digit: no ties made here
         validate_submission(tmp, n_expected=n_expected)  # the bytes on disk read back valid
         if record is not None:
             record["csv"] = {"name": path.name, "sha256": file_sha256(tmp), "rows": len(df)}
-            with atomic_write(provenance_path(path), encoding="utf-8") as fh:
-                fh.write(json.dumps(record, indent=2, sort_keys=False) + "\n")
+            if logits is not None:
+                record["logits_file"] = {"name": logits_path(path).name,
+                                         "sha256": file_sha256(staged[logits_path(path)])}
+            staged[provenance_path(path)].write_text(json.dumps(record, indent=2) + "\n",
+                                                     encoding="utf-8")
     return path
 
 
@@ -233,34 +265,42 @@ def _provenance_json(provenance: dict[str, Any]) -> dict[str, Any]:
 def read_provenance(csv_path: str | os.PathLike) -> dict[str, Any] | None:
     """The provenance recorded for a submission CSV, or None when it has no sidecar.
 
-    Raises :class:`ProvenanceError` (one line naming the sidecar) when the sidecar
-    is unreadable or malformed, or was written for other CSV bytes (stale).
+    Raises :class:`ProvenanceError` (one line naming the sidecar and the check)
+    when the sidecar is unreadable or malformed, or was written for another CSV
+    (another name, or other bytes: stale).
     """
     csv_path = Path(csv_path)
     side = provenance_path(csv_path)
-    if not side.is_file():
+    if not side.exists() and not side.is_symlink():
         return None
     try:
         record = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ProvenanceError(f"{side}: unreadable provenance ({' '.join(str(exc).split())})") \
-            from None
+        raise ProvenanceError(f"provenance sidecar {side} is unreadable "
+                              f"({' '.join(str(exc).split())})") from None
     if not isinstance(record, dict) or record.get("format") != PROVENANCE_FORMAT \
             or not isinstance(record.get("csv"), dict):
-        raise ProvenanceError(f"{side}: not a gwkit provenance file")
+        raise ProvenanceError(f"provenance sidecar {side} is not a gwkit provenance file")
+    if record.get("version") != PROVENANCE_VERSION:
+        raise ProvenanceError(f"provenance sidecar {side} has version {record.get('version')!r}, "
+                              f"this gwkit reads {PROVENANCE_VERSION}")
+    name = record["csv"].get("name")
+    if name != csv_path.name:
+        raise ProvenanceError(f"provenance sidecar {side} is for another file ({name!r}), "
+                              f"not {csv_path.name}")
     if record["csv"].get("sha256") != file_sha256(csv_path):
-        raise ProvenanceError(f"{side} is stale: it was written for other contents of "
-                              f"{csv_path.name} (sha256 differs)")
+        raise ProvenanceError(f"provenance sidecar {side} is stale: it was written for other "
+                              f"contents of {csv_path.name} (sha256 differs)")
     return record
 
 
 def input_problem(record: dict[str, Any], reference: str | os.PathLike | None = None) -> str | None:
-    """Why the input recorded in ``record`` is not the competition's test.npy, else None.
+    """Why the input recorded in ``record`` is not shown to be the competition's test.npy, else None.
 
-    Checks: a simulated set's ``labels.csv``/``params.csv`` beside the input (when
-    predicted, or now), and, with ``reference`` (a downloaded ``test.npy``), that
-    the recorded sha256 equals the reference's. None means no check found a
-    problem, not proof.
+    Fails closed. Checks: the record names an input file with its sha256; no
+    simulated set's ``labels.csv``/``params.csv`` lies beside it (when predicted,
+    or now); a ``reference`` (the downloaded ``test.npy``) is given, is not itself
+    a simulated set, and has the recorded sha256. None means every check passed.
     """
     source = record.get("input")
     if not isinstance(source, dict) or not isinstance(source.get("path"), str):
@@ -270,12 +310,22 @@ def input_problem(record: dict[str, Any], reference: str | os.PathLike | None = 
     if source.get("simulated") or marker is not None:
         beside = f"{marker.name} beside it" if marker is not None else \
             f"{' or '.join(SIMULATION_MARKERS)} beside it when predicted"
-        return f"it was made from {path}, a simulated set ({beside})"
-    if reference is not None:
-        expected = file_sha256(reference)
-        if source.get("sha256") != expected:
-            return (f"it was made from {path}, whose content differs from {reference} "
-                    f"(sha256 {str(source.get('sha256'))[:12]}... vs {expected[:12]}...)")
+        return f"it was made from {path}, a simulated set ({beside}), not the competition's test.npy"
+    recorded = source.get("sha256")
+    if not (isinstance(recorded, str) and re.fullmatch(r"[0-9a-f]{64}", recorded)):
+        return f"the provenance records no sha256 of its input {path}"
+    if reference is None:
+        return (f"no competition test.npy found to compare its input {path} with "
+                "(pass --data PATH to the downloaded test.npy)")
+    reference = Path(reference)
+    if (ref_marker := _simulation_marker(reference)) is not None:
+        return (f"the test.npy to compare with, {reference}, is a simulated set "
+                f"({ref_marker.name} beside it), not the competition's")
+    expected = file_sha256(reference)
+    if recorded != expected:
+        return (f"it was made from {path}, whose content differs from {reference} "
+                f"(sha256 {recorded[:12]}... vs {expected[:12]}...), not the competition's "
+                "test.npy")
     return None
 
 

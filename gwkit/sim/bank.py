@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +33,8 @@ import numpy as np
 from gwkit.core.devices import usable_cpus
 from gwkit.core.errors import DataError
 from gwkit.core.fileio import atomic_path
+from gwkit.core.hdf5 import attribute, open_hdf5
+from gwkit.sim.parallel import worker_pool
 from gwkit.sim.recipe import F_LOWER, MIN_WAVEFORM_LENGTH, SAMPLE_RATE, MassPrior
 from gwkit.sim.waveforms import (
     BinaryMasses,
@@ -184,22 +185,20 @@ def build_bank(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n, initial=start, desc="bank")
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
-        for lo in range(start, n, chunk):
-            batch = jobs[lo : lo + chunk]
-            results = list(pool.map(_entry_job, batch) if pool else map(_entry_job, batch))
-            with h5py.File(partial, "r+") as f:
-                f["coeffs"][lo : lo + len(batch)] = np.stack([r[0] for r in results])
-                f["amplitude"][lo : lo + len(batch)] = [r[1] for r in results]
-                f["f_start"][lo : lo + len(batch)] = [r[2] for r in results]
-                f["last"][lo : lo + len(batch)] = [r[3] for r in results]
-                f.attrs["n_done"] = lo + len(batch)
-            if bar:
-                bar.update(len(batch))
+        with worker_pool(workers) as pool:  # Ctrl-C: workers stopped, partial kept to resume
+            for lo in range(start, n, chunk):
+                batch = jobs[lo : lo + chunk]
+                results = list(pool.map(_entry_job, batch) if pool else map(_entry_job, batch))
+                with open_hdf5(partial, "r+") as f:
+                    f["coeffs"][lo : lo + len(batch)] = np.stack([r[0] for r in results])
+                    f["amplitude"][lo : lo + len(batch)] = [r[1] for r in results]
+                    f["f_start"][lo : lo + len(batch)] = [r[2] for r in results]
+                    f["last"][lo : lo + len(batch)] = [r[3] for r in results]
+                    f.attrs["n_done"] = lo + len(batch)
+                if bar:
+                    bar.update(len(batch))
     finally:
-        if pool:
-            pool.shutdown()
         if bar:
             bar.close()
     os.replace(partial, out)
@@ -207,12 +206,10 @@ def build_bank(
 
 
 def _resume_point(partial: Path, attrs: dict) -> int | None:
-    import h5py
-
-    if not partial.exists():
+    if not partial.exists() or partial.is_symlink():  # a link: atomic_path refuses it next
         return None
     try:
-        with h5py.File(partial, "r") as f:
+        with open_hdf5(partial) as f:
             same = all(_same(f.attrs.get(k), v) for k, v in attrs.items())
             done = int(f.attrs.get("n_done", -1))
     except OSError:
@@ -226,34 +223,64 @@ def _same(a, b) -> bool:
     return a is not None and (a.decode() if isinstance(a, bytes) else a) == b
 
 
-def load_bank(path: str | os.PathLike, ids: Sequence[int] | None = None) -> WaveformBank:
-    """Load a bank written by :func:`build_bank` (all entries, or only ``ids``)."""
-    import h5py
+def _entries(f, sel, n: int, config: BankConfig, path: Path) -> dict[str, np.ndarray]:
+    """The per-entry datasets of ``sel``, checked: n entries each, finite positive masses and
+    amplitudes, whole segment indices, coefficients (n, 2, length)."""
+    out = {}
+    for key in ("m1", "m2", "f_start", "amplitude", "last"):
+        if key not in f or f[key].shape != (n,) or f[key].dtype.kind not in "iuf":
+            found = f"{f[key].dtype} {f[key].shape}" if key in f else "nothing"
+            raise DataError(f"{path}: the waveform bank's {key} must be {n} numbers, found {found}")
+        out[key] = f[key][sel]
+    if "coeffs" not in f or f["coeffs"].shape != (n, 2, config.length):
+        found = f["coeffs"].shape if "coeffs" in f else "nothing"
+        raise DataError(f"{path}: the waveform bank's coeffs must have shape (n, 2, length) = "
+                        f"({n}, 2, {config.length}), found {found}")
+    for key in ("m1", "m2", "amplitude"):
+        if not np.all(np.isfinite(out[key]) & (out[key] > 0)):
+            raise DataError(f"{path}: the waveform bank's {key} must be finite and > 0")
+    if out["last"].dtype.kind not in "iu":
+        raise DataError(f"{path}: the waveform bank's last (the segment index of each "
+                        f"waveform's end) must be whole numbers, found {out['last'].dtype}")
+    return out
 
+
+def load_bank(path: str | os.PathLike, ids: Sequence[int] | None = None) -> WaveformBank:
+    """Load a bank written by :func:`build_bank` (all entries, or only ``ids``).
+
+    DataError naming the file and the entry for anything that is not such a bank:
+    attributes that are text, non-finite or inconsistent (a reference index ``pre``
+    of inf), per-entry arrays of other lengths, non-finite masses or coefficients.
+    """
     path = Path(path)
     if not path.exists():
         partial = path.with_name(path.name + ".partial")
         hint = f" (an unfinished build is at {partial}: run the same build command again)" if partial.exists() else ""
         raise FileNotFoundError(f"{path}: no waveform bank here{hint}; make one with "
                                 f"`python -m gwkit.simulate bank --n N --out {path}`")
+    kinds = {"dtype": str, "min_waveform_length": int, "pre": int, "length": int}
     try:
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             if f.attrs.get("kind") not in ("waveform_bank", b"waveform_bank"):
                 raise DataError(f"{path}: not a gwkit waveform bank (no kind='waveform_bank' attribute)")
-            if int(f.attrs.get("gwkit_format", -1)) != BANK_FORMAT:
+            if attribute(f, "gwkit_format", int, path) != BANK_FORMAT:
                 raise DataError(f"{path}: bank format {f.attrs.get('gwkit_format')} "
                                 f"is not the supported {BANK_FORMAT}")
-            fields = {k: f.attrs[f"config_{k}"] for k in BankConfig.__dataclass_fields__}
-            config = BankConfig(**{k: (v.decode() if isinstance(v, bytes) else v) for k, v in fields.items()})
+            fields = {k: attribute(f, f"config_{k}", kinds.get(k, float), path)
+                      for k in BankConfig.__dataclass_fields__}
+            try:
+                config = BankConfig(**fields)
+            except ValueError as exc:
+                raise DataError(f"{path}: the waveform bank's settings are inconsistent ({exc})") \
+                    from None
+            seed = attribute(f, "seed", int, path)
+            n = f["m1"].shape[0] if "m1" in f and f["m1"].ndim == 1 else 0
             sel = slice(None) if ids is None else np.asarray(ids, dtype=np.int64)
-            if ids is not None and (sel.min() < 0 or sel.max() >= f["m1"].shape[0]):
-                raise ValueError(f"{path}: ids must lie in [0, {f['m1'].shape[0]})")
+            if ids is not None and (sel.min() < 0 or sel.max() >= n):
+                raise ValueError(f"{path}: ids must lie in [0, {n})")
+            entries = _entries(f, sel, n, config, path)
             coeffs = f["coeffs"][()] if ids is None else np.stack([f["coeffs"][i] for i in sel])
-            bank = WaveformBank(
-                m1=f["m1"][sel], m2=f["m2"][sel], f_start=f["f_start"][sel],
-                amplitude=f["amplitude"][sel], last=f["last"][sel], coeffs=coeffs, config=config,
-                seed=int(f.attrs["seed"]), path=path,
-            )
+            bank = WaveformBank(**entries, coeffs=coeffs, config=config, seed=seed, path=path)
     except OSError as exc:
         raise DataError(f"{path}: cannot read the waveform bank ({exc})") from exc
     if not np.all(np.isfinite(bank.coeffs)):

@@ -60,9 +60,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gwkit.core.errors import DataError
 from gwkit.core.fileio import atomic_path
+from gwkit.core.hdf5 import attribute, open_hdf5
 from gwkit.sim.mf_features import filter_spectra, output_grid
-from gwkit.sim.parallel import process_map
+from gwkit.sim.parallel import ignore_sigint, process_map
 from gwkit.sim.recipe import MassPrior, Mode, Recipe
 from gwkit.sim.waveforms import (
     BinaryMasses,
@@ -269,7 +271,8 @@ class TemplateBank(BinaryMasses):
                 return masses, [_template_job(j) for j in jobs]
             return masses, [pool.submit(_template_job, j) for j in jobs]
 
-        pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+        pool = (ProcessPoolExecutor(max_workers=workers, initializer=ignore_sigint)
+                if workers > 1 else None)
         done = False
         try:
             pending = submit()
@@ -368,25 +371,33 @@ class TemplateBank(BinaryMasses):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TemplateBank:
-        """Read a bank written by :meth:`save`; ValueError if it is not one."""
-        import h5py
-
+        """Read a bank written by :meth:`save`; DataError (a ValueError) naming the file and the
+        problem if it is not one (a missing entry, an attribute that is text or not finite)."""
         path = Path(path)
-        with h5py.File(path, "r") as f:
-            fmt = f.attrs.get("gwkit_template_bank")
-            if fmt is None or int(fmt) != BANK_FORMAT:
-                raise ValueError(f"{path}: not a gwkit template bank (format {BANK_FORMAT}), "
-                                 f"found format {fmt}")
-            a = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-            recipe = Recipe(
-                sample_rate=float(a["sample_rate"]), nsamples=int(a["nsamples"]),
-                psd_flow=float(a["psd_flow"]), f_lower=float(a["f_lower"]),
-                peak_range=(int(a["peak_lo"]), int(a["peak_hi"])),
-                masses=MassPrior(float(a["m_min"]), float(a["m_total_max"])),
-            )
-            info = {k[5:]: v for k, v in a.items() if k.startswith("info_")}
-            return cls(f["m1"][()], f["m2"][()], f["templates"][()], int(a["ref_index"]),
-                       recipe, info)
+        try:
+            with open_hdf5(path) as f:
+                fmt = f.attrs.get("gwkit_template_bank")
+                if fmt is None or int(fmt) != BANK_FORMAT:
+                    raise DataError(f"{path}: not a gwkit template bank (format {BANK_FORMAT}), "
+                                    f"found format {fmt}")
+                num = {k: attribute(f, k, float, path) for k in
+                       ("sample_rate", "psd_flow", "f_lower", "m_min", "m_total_max")}
+                whole = {k: attribute(f, k, int, path) for k in
+                         ("nsamples", "peak_lo", "peak_hi", "ref_index")}
+                recipe = Recipe(
+                    sample_rate=num["sample_rate"], nsamples=whole["nsamples"],
+                    psd_flow=num["psd_flow"], f_lower=num["f_lower"],
+                    peak_range=(whole["peak_lo"], whole["peak_hi"]),
+                    masses=MassPrior(num["m_min"], num["m_total_max"]),
+                )
+                a = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
+                info = {k[5:]: v for k, v in a.items() if k.startswith("info_")}
+                return cls(f["m1"][()], f["m2"][()], f["templates"][()], whole["ref_index"],
+                           recipe, info)
+        except DataError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise DataError(f"{path}: not a readable gwkit template bank ({exc})") from None
 
 
 # ----------------------------------------------------------------------------- filtering

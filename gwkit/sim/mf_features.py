@@ -65,8 +65,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gwkit.core.errors import GwkitError
+from gwkit.core.errors import DataError, GwkitError
 from gwkit.core.fileio import atomic_path
+from gwkit.core.hdf5 import attribute, open_hdf5
 from gwkit.sim.recipe import NSAMPLES, PEAK_RANGE, SAMPLE_RATE, Mode
 from gwkit.sim.waveforms import BinaryMasses
 
@@ -242,28 +243,31 @@ class FilterBank(BinaryMasses):
     @classmethod
     def load(cls, path: str | os.PathLike) -> FilterBank:
         """Read a bank written by :meth:`save`; FilterBankError naming the file otherwise."""
-        import h5py
-
         path = Path(path)
         if not path.is_file():
             raise FilterBankError(f"{path}: no such filter bank file")
         try:
-            with h5py.File(path, "r") as f:
+            with open_hdf5(path) as f:
                 fmt = f.attrs.get("gwkit_filter_bank")
                 if fmt is None or int(fmt) != FILTER_BANK_FORMAT:
                     raise FilterBankError(f"{path}: not a gwkit filter bank (format "
                                           f"{FILTER_BANK_FORMAT}), found format {fmt}")
                 a = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
                 coefficients = f["coefficients"][()] if "coefficients" in f else None
+                whole = {k: attribute(f, k, int, path)
+                         for k in ("ref_index", "nsamples", "stride", "peak_lo", "peak_hi")}
                 return cls(
                     f["m1"][()], f["m2"][()], f["weight"][()], f["basis"][()], coefficients,
-                    int(a["ref_index"]), int(a["nsamples"]), float(a["sample_rate"]),
-                    float(a["f_max"]), int(a["stride"]), (int(a["peak_lo"]), int(a["peak_hi"])),
+                    whole["ref_index"], whole["nsamples"], attribute(f, "sample_rate", float, path),
+                    attribute(f, "f_max", float, path), whole["stride"],
+                    (whole["peak_lo"], whole["peak_hi"]),
                     {k[5:]: v for k, v in a.items() if k.startswith("info_")},
                 )
         except FilterBankError:
             raise
-        except (OSError, KeyError, ValueError) as exc:
+        except DataError as exc:  # data stored outside the file
+            raise FilterBankError(str(exc)) from None
+        except (OSError, KeyError, ValueError, TypeError) as exc:
             raise FilterBankError(f"{path}: not a readable gwkit filter bank ({exc})") from None
 
 

@@ -118,6 +118,15 @@ class Recipe:
             raise ValueError(f"peak_range {self.peak_range} must lie in [0, {self.nsamples}]")
 
     @property
+    def channels(self) -> tuple[str, str]:
+        """Detector per input channel: ``ifos`` in physical mode, L1 first in competition mode.
+
+        Competition rows carry the L1 projection in channel 0 (the course's quirk), so a
+        competition-mode model is fed L1 there.
+        """
+        return self.ifos if self.mode == "physical" else self.ifos[::-1]
+
+    @property
     def duration(self) -> float:
         """Segment length in seconds."""
         return self.nsamples / self.sample_rate

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gwkit.core.hdf5 import attribute, open_hdf5
+
 __all__ = [
     "DEFAULT_DQ_FLAGS",
     "DQ_SHORTNAMES",
@@ -39,6 +41,11 @@ DQ_SHORTNAMES = ("DATA", "CBC_CAT1", "CBC_CAT2", "CBC_CAT3", "BURST_CAT1", "BURS
 INJ_SHORTNAMES = ("NO_CBC_HW_INJ", "NO_BURST_HW_INJ", "NO_DETCHAR_HW_INJ", "NO_CW_HW_INJ",
                   "NO_STOCH_HW_INJ")
 _IFO_FROM_NAME = re.compile(r"^[A-Z]-([A-Z][0-9])_")  # H-H1_LOSC_4_V2-1126259446-32.hdf5
+#: Detector names a file name may hold (LIGO Hanford, Livingston, Virgo, KAGRA, GEO).
+_DETECTORS = ("H1", "L1", "V1", "K1", "G1")
+#: GWOSC's file names: <site>-<detector>_<description>-<GPS start>-<duration in s>.<ext>
+_GWOSC_NAME = re.compile(r"^(?P<site>[A-Z])-(?P<ifo>[A-Z][0-9])_.*-(?P<gps>\d+)-(?P<duration>\d+)"
+                         r"\.(hdf5|h5)$")
 
 
 @dataclass(frozen=True)
@@ -81,12 +88,42 @@ def _ifo(f, path: Path) -> str:
     raise ValueError(f"{path}: no meta/Detector entry and no detector in the file name")
 
 
-def _mask(f, group: str, mask: str, names: str) -> tuple[np.ndarray, list[str]] | None:
+def _check_metadata(path: Path, f, ifo: str, t0: float, duration: float) -> None:
+    """ValueError when the file's metadata (``meta/GPSstart``, ``meta/Duration``) or its
+    GWOSC-style name (detector, GPS start, duration) contradicts its strain."""
+    for key, expected in (("GPSstart", t0), ("Duration", duration)):
+        if f"meta/{key}" in f:
+            value = np.asarray(f[f"meta/{key}"][()])
+            if value.dtype.kind not in "iuf" or value.size != 1 \
+                    or not abs(float(value.reshape(())) - expected) < 1.0:
+                raise ValueError(f"{path}: meta/{key} is {_text(value)}, the strain says "
+                                 f"{expected:.10g}")
+    name = _GWOSC_NAME.match(path.name)
+    if name is None:  # another name: one detector in it (L1.hdf5, h1_strain.h5) must be ifo
+        named = {t.upper() for t in re.split(r"[^A-Za-z0-9]+", path.stem)} & set(_DETECTORS)
+        if len(named) == 1 and ifo not in named:
+            raise ValueError(f"{path}: the file name says detector {named.pop()}, its "
+                             f"meta/Detector says {ifo}; rename the file or fix its metadata")
+        return
+    if name["ifo"] != ifo or name["site"] != ifo[0]:
+        raise ValueError(f"{path}: the file name says detector {name['ifo']}, its meta/Detector "
+                         f"says {ifo}; rename the file or fix its metadata")
+    for what, named, actual in (("GPS start", int(name["gps"]), t0),
+                                ("duration (s)", int(name["duration"]), duration)):
+        if not abs(named - actual) < 1.0:
+            raise ValueError(f"{path}: the file name says {what} {named}, the strain says "
+                             f"{actual:.10g}; rename the file or fix its metadata")
+
+
+def _mask(f, group: str, mask: str, names: str, path: Path
+          ) -> tuple[np.ndarray, list[str]] | None:
     if f"{group}/{mask}" not in f or f"{group}/{names}" not in f:
         return None
-    return np.asarray(f[f"{group}/{mask}"][()], dtype=np.int64), [
-        _text(n) for n in f[f"{group}/{names}"][()]
-    ]
+    bits, labels = f[f"{group}/{mask}"], f[f"{group}/{names}"]
+    if bits.dtype.kind not in "iu" or bits.ndim != 1 or labels.ndim != 1:
+        raise ValueError(f"{path}: {group}/{mask} must be a 1-D integer bit mask with a 1-D "
+                         f"{names}, found {bits.dtype} {bits.shape} and {labels.shape}")
+    return np.asarray(bits[()], dtype=np.int64), [_text(n) for n in labels[()]]
 
 
 def _span(seconds: np.ndarray, t0: float) -> str:
@@ -100,16 +137,17 @@ def read_gwosc(
 
     ``dq_flags``: data-quality flags (``DQShortnames``) that must be on for
     every second of the file (default ``DATA`` and ``CBC_CAT1``; ``()`` checks
-    none). ValueError, naming the file, for a missing dataset, a bad sample
-    spacing, NaN/inf samples (gaps), or a required flag that is off.
+    none). ValueError, naming the file, for a missing dataset, an attribute that is
+    text or not finite (a NaN GPS start), a bad sample spacing, NaN/inf samples
+    (gaps), constant strain (no data), ``meta/GPSstart``, ``meta/Duration`` or a
+    GWOSC-style file name (``H-H1_..._<GPS>-<duration>.hdf5``) that contradicts the
+    strain or ``meta/Detector``, or a required flag that is off.
     """
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     try:
-        f = h5py.File(path, "r")
+        f = open_hdf5(path)
     except OSError as err:
         raise ValueError(f"{path}: not an HDF5 file ({err})") from None
     with f:
@@ -119,24 +157,28 @@ def read_gwosc(
         missing = [a for a in ("Xstart", "Xspacing") if a not in dset.attrs]
         if missing:
             raise ValueError(f"{path}: strain/Strain lacks the attribute(s) {', '.join(missing)}")
-        t0 = float(dset.attrs["Xstart"])
-        spacing = float(dset.attrs["Xspacing"])
+        t0 = attribute(dset, "Xstart", float, path)
+        spacing = attribute(dset, "Xspacing", float, path)
+        if dset.dtype.kind not in "iuf":
+            raise ValueError(f"{path}: strain/Strain holds {dset.dtype}, expected numbers")
         data = np.asarray(dset[()], dtype=np.float64)
         ifo = _ifo(f, path)
-        dq = _mask(f, "quality/simple", "DQmask", "DQShortnames")
-        inj = _mask(f, "quality/injections", "Injmask", "InjShortnames")
-
-    if not spacing > 0 or abs(1.0 / spacing - round(1.0 / spacing)) > 1e-6:
-        raise ValueError(f"{path}: Xspacing={spacing} s is not 1 / (a whole number of Hz)")
-    sample_rate = float(round(1.0 / spacing))
-    if data.ndim != 1 or data.size < 2:
-        raise ValueError(f"{path}: strain/Strain has shape {data.shape}, expected a 1-D series")
+        dq = _mask(f, "quality/simple", "DQmask", "DQShortnames", path)
+        inj = _mask(f, "quality/injections", "Injmask", "InjShortnames", path)
+        if not spacing > 0 or abs(1.0 / spacing - round(1.0 / spacing)) > 1e-6:
+            raise ValueError(f"{path}: Xspacing={spacing} s is not 1 / (a whole number of Hz)")
+        sample_rate = float(round(1.0 / spacing))
+        if data.ndim != 1 or data.size < 2:
+            raise ValueError(f"{path}: strain/Strain has shape {data.shape}, expected a 1-D series")
+        _check_metadata(path, f, ifo, t0, data.size / sample_rate)
     bad = np.flatnonzero(~np.isfinite(data))
     if bad.size:
         raise ValueError(
             f"{path}: {bad.size} NaN/inf samples, first at GPS {t0 + bad[0] / sample_rate:.3f} "
             "(a gap in the data); choose a stretch without gaps"
         )
+    if data.max() == data.min():
+        raise ValueError(f"{path}: the strain is constant ({data[0]:g}): the file holds no data")
     if dq_flags:
         if dq is None:
             raise ValueError(

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gwkit.core.fileio import atomic_path, atomic_write
-from gwkit.sim.recipe import Recipe
+from gwkit.core.fileio import atomic_path
+from gwkit.core.outputs import replace_together
+from gwkit.sim.recipe import MODES, Recipe
 from gwkit.strain.gwosc import (
     StrainSeries,
     check_coincident,
     resample,
 )
 from gwkit.strain.triggers import Trigger, cluster, far, overlaps
-from gwkit.strain.whiten import SpectralDensity, Whiten
+from gwkit.strain.whiten import SpectralDensity, Whiten, check_psd
 from gwkit.strain.windows import competition_rows, fill_band, sliding_windows
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "load_ensemble",
     "plot_scan",
     "scan",
+    "scan_outputs",
     "whiten_strain",
     "write_outputs",
 ]
@@ -45,7 +47,7 @@ SAMPLE_RATE = RECIPE.sample_rate  # Hz, the models' input rate
 WINDOW = RECIPE.nsamples  # samples, 2 s
 MERGER_OFFSET = 0.5 * sum(RECIPE.peak_range) / SAMPLE_RATE  # s into a window: 1.35
 # channel order of each mode: competition rows carry L1 in channel 0 (the course's quirk)
-DEFAULT_CHANNELS = {"competition": RECIPE.ifos[::-1], "physical": RECIPE.ifos}
+DEFAULT_CHANNELS = {mode: Recipe(mode=mode).channels for mode in MODES}
 
 
 # --------------------------------------------------------------------------- whitening
@@ -87,7 +89,8 @@ def whiten_strain(
     native = series[0].sample_rate
     x = torch.from_numpy(np.stack([resample(s, sample_rate).data for s in series]))
     lowpass = native / 2 if native < sample_rate else None
-    psd = SpectralDensity(sample_rate, fftlength, overlap)(x)
+    psd = check_psd(SpectralDensity(sample_rate, fftlength, overlap)(x), sample_rate,
+                    [s.source for s in series], highpass=highpass, lowpass=lowpass)
     white = Whiten(sample_rate, fduration, highpass=highpass, lowpass=lowpass)(x, psd)
     top = sample_rate / 2 if lowpass is None else lowpass
     fraction = (top - highpass) / (sample_rate / 2)
@@ -123,14 +126,15 @@ class FoldEnsemble:
     def describe(self) -> str:
         runs: dict[str, int] = {}
         for det in self.members:
-            runs[det.checkpoint.run] = runs.get(det.checkpoint.run, 0) + 1
+            runs[det.checkpoint.run] = runs.get(det.checkpoint.run, 0) + det.folds
         return ", ".join(f"{run} ({n} fold{'s' * (n > 1)})" for run, n in runs.items())
 
 
 def load_ensemble(
     runs: Sequence[str | Path], device: torch.device, batch_size: int = 128
 ) -> FoldEnsemble:
-    """Every fold checkpoint under ``runs`` (``gwkit.scoring.inference.find_checkpoints``), loaded.
+    """Every fold checkpoint under ``runs`` (``gwkit.scoring.inference.find_checkpoints``), loaded;
+    an exported ensemble (``gwkit.export``) is one member, its contract's mode and length checked.
 
     ValueError (``gwkit.scoring.inference.InferenceError``) naming the file when a run
     has no checkpoint or one cannot score 2 s windows, or when the runs mix modes.
@@ -290,35 +294,41 @@ def _tables(result: ScanResult) -> dict[str, dict[str, np.ndarray]]:
     }
 
 
-def write_outputs(out: Path, result: ScanResult, summary: dict, fmt: str) -> list[Path]:
-    """Tables (CSV files or one HDF5 file) and ``summary.json``, each written atomically."""
+def scan_outputs(out: Path, fmt: str, *, plot: bool) -> list[Path]:
+    """The files :func:`write_outputs` writes into ``out``, in the order it replaces them
+    (``summary.json`` last)."""
+    tables = [out / "scan.h5"] if fmt == "hdf5" else \
+        [out / f"{name}.csv" for name in ("scores", "triggers", "background")]
+    return [*tables, *([out / "scan.png"] if plot else []), out / "summary.json"]
+
+
+def write_outputs(out: Path, result: ScanResult, summary: dict, fmt: str,
+                  plot: Callable[[Path], None] | None = None) -> list[Path]:
+    """Tables (CSV files or one HDF5 file), the plot (``plot(path)`` writes it) and
+    ``summary.json``, replaced together once every one is written; returns them."""
     import pandas as pd
 
     tables = _tables(result)
-    written = []
-    if fmt == "hdf5":
-        import h5py
+    paths = scan_outputs(out, fmt, plot=plot is not None)
+    with replace_together(paths) as staged:
+        if fmt == "hdf5":
+            import h5py
 
-        path = out / "scan.h5"
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            with h5py.File(staged[out / "scan.h5"], "w") as f:
+                for name, columns in tables.items():
+                    group = f.create_group(name)
+                    for key, value in columns.items():
+                        group.create_dataset(key, data=value)
+                f.attrs["summary"] = json.dumps(summary)
+        else:
             for name, columns in tables.items():
-                group = f.create_group(name)
-                for key, value in columns.items():
-                    group.create_dataset(key, data=value)
-            f.attrs["summary"] = json.dumps(summary)
-        written.append(path)
-    else:
-        for name, columns in tables.items():
-            path = out / f"{name}.csv"
-            with atomic_write(path, newline="") as fh:
-                pd.DataFrame(columns).to_csv(fh, index=False)
-            written.append(path)
-    path = out / "summary.json"
-    with atomic_write(path) as fh:
-        json.dump(summary, fh, indent=2)
-        fh.write("\n")
-    written.append(path)
-    return written
+                pd.DataFrame(columns).to_csv(staged[out / f"{name}.csv"], index=False)
+        if plot is not None:
+            plot(staged[out / "scan.png"])
+        with open(staged[out / "summary.json"], "w") as fh:
+            json.dump(summary, fh, indent=2)
+            fh.write("\n")
+    return paths
 
 
 def plot_scan(path: Path, white: Whitened, result: ScanResult, *, reference: float | None,

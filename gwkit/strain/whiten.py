@@ -31,6 +31,7 @@ This module is for data whose PSD is unknown. The competition's own whitening
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -39,6 +40,7 @@ from torch import nn
 __all__ = [
     "SpectralDensity",
     "Whiten",
+    "check_psd",
     "frequencies",
     "median_bias",
     "spectral_density",
@@ -51,10 +53,10 @@ Average = Literal["median", "mean"]
 
 def _nsamples(seconds: float, sample_rate: float, what: str) -> int:
     """``seconds * sample_rate`` as an integer count; ValueError unless it is one."""
-    if not sample_rate > 0:
-        raise ValueError(f"sample_rate must be > 0 Hz, got {sample_rate}")
+    if not 0 < sample_rate < math.inf:
+        raise ValueError(f"sample_rate must be a finite number > 0 Hz, got {sample_rate}")
     n = seconds * sample_rate
-    if not n > 0 or abs(n - round(n)) > 1e-6:
+    if not 0 < n < math.inf or abs(n - round(n)) > 1e-6:
         raise ValueError(
             f"{what}={seconds} s must be a positive whole number of samples at {sample_rate} Hz"
         )
@@ -132,6 +134,37 @@ def spectral_density(
     if average == "mean":
         return power.mean(dim=-2)
     return _median(power, dim=-2) / median_bias(nseg)
+
+
+def check_psd(
+    psd: torch.Tensor,
+    sample_rate: float,
+    names: Sequence[str],
+    *,
+    highpass: float | None = None,
+    lowpass: float | None = None,
+) -> torch.Tensor:
+    """Return ``psd`` (channels, nfreq) unless a channel's PSD cannot whiten it.
+
+    Within the band kept by the filter (above ``highpass``, up to ``lowpass`` Hz, DC
+    excluded) every bin must be positive and finite: zero power (a detector without
+    data, or strain so small that its square underflows float64) whitens to zeros,
+    infinite or NaN power (strain so large that its square overflows) to zeros or
+    NaN. ValueError naming the channel (``names``, e.g. its file) and the first bad
+    frequency otherwise.
+    """
+    freqs = frequencies(psd.shape[-1], sample_rate, device=psd.device)
+    band = (freqs > 0) & (freqs >= (highpass or 0.0)) & (freqs <= (lowpass or sample_rate / 2))
+    for name, row in zip(names, psd.reshape(-1, psd.shape[-1])):
+        values = row[band]
+        bad = torch.nonzero(~(torch.isfinite(values) & (values > 0))).flatten()
+        if bad.numel():
+            value = float(values[bad[0]])
+            why = ("is zero (no data, or strain too small for float64)" if value == 0
+                   else f"is {value}: it overflows float64 (strain too large)")
+            raise ValueError(f"{name}: its PSD at {float(freqs[band][bad[0]]):g} Hz {why}; "
+                             "it cannot be whitened (it would whiten to zeros)")
+    return psd
 
 
 def whitening_fir(

@@ -3,5 +3,6 @@
 Modules: ``config`` (:class:`TrainConfig`, presets), ``fold_data`` (bank, folds,
 fixed data, training batches, validation sets), ``loop`` (model, optimizer,
 steps, epochs, checkpoints: one fold top to bottom), ``teacher`` (soft labels
-for distillation). ``python -m gwkit.train`` is the command.
+for distillation), ``tracking`` (TensorBoard and W&B loggers). ``python -m
+gwkit.train`` is the command.
 """

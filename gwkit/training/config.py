@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -29,6 +30,7 @@ from gwkit.core.errors import GwkitError
 from gwkit.core.fileio import atomic_write
 
 __all__ = [
+    "LOGGERS",
     "PRESET_DIR",
     "ConfigError",
     "TrainConfig",
@@ -43,6 +45,8 @@ __all__ = [
     "save_config",
 ]
 
+#: Where a run's metrics can go (``logger``): :mod:`gwkit.training.tracking`.
+LOGGERS = ("csv", "tensorboard", "wandb")
 #: Presets shipped with the package (copies of the repository's ``configs/``).
 PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 DEFAULT_PRESET = "demo"
@@ -63,7 +67,7 @@ class TrainConfig:
     # --- model
     model: str = "resnet1d_tiny"  # gwkit.models name (see gwkit.models.list_models())
     model_kwargs: dict = field(default_factory=dict)  # constructor arguments, e.g. {frontend: {decimate: 4}}
-    init_from: str | None = None  # checkpoint whose weights start the model (fine-tuning; same architecture)
+    init_from: str | None = None  # checkpoint whose weights start the model (same architecture); {fold} -> fold index
     # --- distillation (gwkit.training.teacher)
     teacher: str | None = None  # checkpoint (.pt) or filter bank (.h5: the log Bayes factor) giving soft labels
     distill: float = 0.0  # weight of the teacher's soft labels in the loss (0: labels only, 1: teacher only)
@@ -104,13 +108,16 @@ class TrainConfig:
     min_lr: float = 1e-5  # cosine decay floor, reached at the last step
     grad_clip: float = 1.0  # clip the gradient norm to this (0: off)
     ema: float = 0.0  # EMA decay of the weights, e.g. 0.999 (0: off); validation uses the EMA
-    patience: int = 0  # early stopping: epochs without a better val AUC (0: off)
+    patience: int = 0  # early stopping: epochs without a better select_metric (0: off)
+    select_metric: Literal["auc", "pauc"] = "auc"  # picks best.pt, drives early stopping: val AUC or partial AUC to FPR 0.001 (needs >= 10,000 noise rows)
     # --- system
     device: str = "auto"  # auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps
-    amp: bool = True  # bf16 autocast on CUDA (no effect elsewhere)
+    amp: bool = True  # bf16 autocast on CUDA (no effect elsewhere unless amp_cpu)
+    amp_cpu: bool = False  # with amp: bf16 autocast on the CPU too (slower on most CPUs; runs the CUDA recipe's path)
     compile: bool = False  # torch.compile the model
     num_threads: int = 0  # torch CPU threads (0: torch's default; under DDP cores / processes)
     eval_batch_size: int = 256  # batch size of validation passes
+    logger: list[str] = field(default_factory=lambda: ["csv"])  # csv (metrics.csv, curves.png), tensorboard, wandb; several: [csv, tensorboard]
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -155,6 +162,9 @@ def _check_config(cfg: TrainConfig) -> None:
     for key in ("warmup_steps", "num_threads", "patience"):
         if getattr(cfg, key) < 0:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must be >= 0")
+    for key in ("seed", "bank_seed"):  # numpy's SeedSequence takes whole numbers >= 0
+        if not 0 <= getattr(cfg, key) < 2**63:
+            raise ConfigError(f"{key}={getattr(cfg, key)}: must be a whole number in [0, 2**63)")
     for key in ("lr", "min_lr", "weight_decay", "grad_clip", "max_detector_shift_s"):
         if not getattr(cfg, key) >= 0:
             raise ConfigError(f"{key}={getattr(cfg, key)}: must be >= 0")
@@ -174,6 +184,14 @@ def _check_config(cfg: TrainConfig) -> None:
                           "only channel 0 carries the signal")
     if not all(isinstance(p, str) and p for p in cfg.train_data):
         raise ConfigError(f"train_data={cfg.train_data!r}: must be a list of file or folder paths")
+    if not cfg.logger:
+        raise ConfigError(f"logger=[]: choose at least one of {', '.join(LOGGERS)}")
+    unknown = [name for name in cfg.logger if name not in LOGGERS]
+    if unknown:
+        raise ConfigError(f"logger={cfg.logger!r}: unknown logger(s) {', '.join(map(repr, unknown))}; "
+                          f"choose from {', '.join(LOGGERS)}, several as [csv, tensorboard]")
+    if cfg.select_metric not in ("auc", "pauc"):
+        raise ConfigError(f"select_metric={cfg.select_metric!r}: expected auc or pauc")
     if not cfg.name or "/" in cfg.name or cfg.name in (".", ".."):
         raise ConfigError(f"name={cfg.name!r}: must be a plain folder name")
     if not isinstance(cfg.model_kwargs, dict):
@@ -195,6 +213,12 @@ def _check_config(cfg: TrainConfig) -> None:
 
 def _field_types() -> dict[str, Any]:
     return typing.get_type_hints(TrainConfig)
+
+
+def _defaults() -> dict[str, Any]:
+    """Every setting's default, without building (and checking) a config."""
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(TrainConfig)}
 
 
 def _is_union(tp: Any) -> bool:
@@ -233,6 +257,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         raise ConfigError(f"{key}={value!r}: expected an integer")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{key}={value!r}: expected a finite number")
             return float(value)
         raise ConfigError(f"{key}={value!r}: expected a number")
     if tp is str:
@@ -297,7 +323,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig:
-    """Build a config from a mapping (unknown keys and wrong types raise ConfigError)."""
+    """Build a config from a mapping (unknown keys and wrong types raise ConfigError
+    naming ``where``, e.g. the file)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of settings, found {type(data).__name__}")
     types_ = _field_types()
@@ -310,8 +337,14 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> TrainConfig
                 value = float(value)
             except ValueError:
                 pass
-        values[key] = _coerce(key, value, types_[key])
-    return TrainConfig(**values)
+        try:
+            values[key] = _coerce(key, value, types_[key])
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    try:
+        return TrainConfig(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str] | tuple[str, ...]) -> TrainConfig:
@@ -347,7 +380,14 @@ def load_preset(preset: str | os.PathLike) -> TrainConfig:
     """Defaults updated by a preset: a shipped name (``demo``) or a YAML file path."""
     path = _preset_path(preset)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start} is "
+                          f"{exc.object[exc.start:exc.start + 1]!r}); save it as UTF-8 YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML ({first})") from None
@@ -378,7 +418,11 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
 
 
 def config_diff(a: TrainConfig | dict, b: TrainConfig | dict) -> dict[str, tuple[Any, Any]]:
-    """``{key: (value in a, value in b)}`` for every setting that differs."""
-    da = a.to_dict() if isinstance(a, TrainConfig) else dict(a)
-    db = b.to_dict() if isinstance(b, TrainConfig) else dict(b)
+    """``{key: (value in a, value in b)}`` for every setting that differs.
+
+    A setting missing from a dict (one written before the setting existed) counts
+    as its default, as when :func:`load_config` reads that dict from YAML.
+    """
+    da = a.to_dict() if isinstance(a, TrainConfig) else {**_defaults(), **a}
+    db = b.to_dict() if isinstance(b, TrainConfig) else {**_defaults(), **b}
     return {k: (da.get(k), db.get(k)) for k in sorted(da.keys() | db.keys()) if da.get(k) != db.get(k)}

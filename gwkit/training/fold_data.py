@@ -102,7 +102,11 @@ def prepare_folds(cfg: TrainConfig, bank: WaveformBank, d: Dist = Dist()) -> pd.
             raise RunError(f"{path} does not match a bank of {len(bank)} waveforms in "
                            f"{cfg.n_folds} folds; use another --name")
         return df
-    df = assign_folds(np.arange(len(bank)), bank.mchirp, cfg.n_folds, cfg.seed, cfg.n_mass_bins)
+    try:
+        df = assign_folds(np.arange(len(bank)), bank.mchirp, cfg.n_folds, cfg.seed,
+                          cfg.n_mass_bins)
+    except ValueError as exc:  # a bank too small for the folds
+        raise RunError(f"bank {bank.path or cfg.bank}: {exc}") from None
     if d.is_main:
         save_folds(df, path)
     return df

@@ -27,7 +27,7 @@ from torch import nn
 from gwkit.core.devices import pick_device
 from gwkit.core.distributed import Dist, broadcast, gather
 from gwkit.core.fileio import atomic_path, atomic_write
-from gwkit.core.metrics import accuracy, per_snr_auc, roc_auc, snr_key
+from gwkit.core.metrics import accuracy, partial_auc, per_snr_auc, roc_auc, snr_key
 from gwkit.data.columns import OOF_COLUMNS, read_oof
 from gwkit.training.config import (
     ConfigError,
@@ -47,14 +47,15 @@ from gwkit.training.fold_data import (
     fold_dir,
     prepare_fold_data,
 )
+from gwkit.training.tracking import epoch_scalars, open_tracker
 
 if TYPE_CHECKING:
     from gwkit.training.teacher import Teacher
 
 
 #: Settings that may change when a fold is resumed or another fold joins the run.
-MAY_CHANGE = frozenset({"epochs", "patience", "device", "amp", "compile", "num_threads",
-                        "eval_batch_size", "out_dir"})
+MAY_CHANGE = frozenset({"epochs", "patience", "device", "amp", "amp_cpu", "compile", "num_threads",
+                        "eval_batch_size", "out_dir", "logger"})
 
 
 # ---------------------------------------------------------------- small helpers
@@ -69,6 +70,13 @@ def get_lr(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (cfg.lr - cfg.min_lr)
 
 
+def autocast_for(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast on CUDA when ``cfg.amp`` (on the CPU too with ``amp_cpu``), else a no-op."""
+    if cfg.amp and (device.type == "cuda" or (device.type == "cpu" and cfg.amp_cpu)):
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
+
+
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     with atomic_write(path, "w", newline="") as fh:
         df.to_csv(fh, index=False)
@@ -77,24 +85,32 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 # ---------------------------------------------------------------- model and evaluation
 
 
-def build_model(cfg: TrainConfig) -> nn.Module:
+def init_path(cfg: TrainConfig, fold: int) -> str | None:
+    """``init_from`` for ``fold``: ``{fold}`` in it becomes the fold index, so each fold can
+    start from the same fold of another run (whose training rows exclude this fold's)."""
+    return cfg.init_from.replace("{fold}", str(fold)) if cfg.init_from else None
+
+
+def build_model(cfg: TrainConfig, fold: int = 0) -> nn.Module:
+    """The config's model; with ``init_from``, holding that checkpoint's weights."""
     from gwkit.models import create_model
 
     try:
         model = create_model(cfg.model, **cfg.model_kwargs)
     except (TypeError, ValueError, OSError) as exc:
         raise RunError(f"model {cfg.model} with model_kwargs={cfg.model_kwargs}: {exc}") from None
-    if cfg.init_from:
+    start_from = init_path(cfg, fold)
+    if start_from:
         from gwkit.models import load_checkpoint
 
         try:
-            start, _ = load_checkpoint(cfg.init_from)
+            start, _ = load_checkpoint(start_from)
             if start.gwkit_spec != model.gwkit_spec:
                 raise ValueError(f"it holds {start.gwkit_spec['name']} with other arguments than "
                                  f"model={cfg.model}, model_kwargs={cfg.model_kwargs}")
             model.load_state_dict(start.state_dict())
         except (OSError, ValueError, RuntimeError) as exc:
-            raise RunError(f"init_from={cfg.init_from}: {str(exc).splitlines()[0]}") from None
+            raise RunError(f"init_from={start_from}: {str(exc).splitlines()[0]}") from None
     return model
 
 
@@ -112,7 +128,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 @torch.no_grad()
 def validate(model: nn.Module, val: ValSet, *, batch_size: int, device: torch.device,
              autocast=nullcontext) -> tuple[dict[str, float], np.ndarray]:
-    """Validation metrics (loss, accuracy, pooled and per-SNR AUC) and the logits."""
+    """Validation metrics (loss, accuracy, pooled, partial and per-SNR AUC) and the logits."""
     model.eval()
     logits = []
     for x, _ in val.batches(batch_size, device):
@@ -124,6 +140,7 @@ def validate(model: nn.Module, val: ValSet, *, batch_size: int, device: torch.de
         "val_loss": float(F.binary_cross_entropy_with_logits(logit, y)),
         "val_acc": accuracy(val.y, logit.numpy()),
         "val_auc": roc_auc(val.y, logit.numpy()),
+        "val_pauc": partial_auc(val.y, logit.numpy()),
     }
     for snr, auc in per_snr_auc(val.y, logit.numpy(), val.snr_group).items():
         metrics[snr_key(snr)] = auc
@@ -143,14 +160,19 @@ def oof_table(val: ValSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
 
 
 def save_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Loss and AUC per epoch (matplotlib, Agg backend), under ``title``."""
-    import matplotlib
+    """:func:`plot_curves` written to ``path`` (PNG)."""
+    fig = plot_curves(history, title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def plot_curves(history: list[dict[str, Any]], title: str = ""):
+    """Loss and AUC per epoch under ``title``: a ``matplotlib.figure.Figure`` (no pyplot state)."""
+    from matplotlib.figure import Figure
 
     df = pd.DataFrame(history)
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_auc = fig.subplots(1, 2)
     ax_loss.plot(df["epoch"], df["train_loss"], label="train")
     ax_loss.plot(df["epoch"], df["val_loss"], label="validation")
     ax_loss.set(xlabel="epoch", ylabel="BCE loss")
@@ -164,16 +186,14 @@ def save_curves(history: list[dict[str, Any]], path: Path, title: str = "") -> N
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def format_auc(metrics: dict[str, float]) -> str:
-    """``AUC 0.871 | SNR 2: 0.51, 4: 0.58, ...``."""
+    """``AUC 0.8710 pAUC 0.5512 | per SNR 2: 0.51, 4: 0.58, ...``."""
     per = ", ".join(f"{k.removeprefix('auc_snr')}: {v:.3f}" for k, v in metrics.items()
                     if k.startswith("auc_snr"))
-    return f"AUC {metrics['val_auc']:.4f} | per SNR {per}"
+    return f"AUC {metrics['val_auc']:.4f} pAUC {metrics['val_pauc']:.4f} | per SNR {per}"
 
 
 # ---------------------------------------------------------------- checks before any write
@@ -220,18 +240,24 @@ def read_training_checkpoint(path: Path) -> dict[str, Any]:
 
 
 #: What ``last.pt`` holds beyond a model checkpoint (``best.pt`` lacks these).
-_TRAINING_STATE = ("optimizer", "step", "epoch", "stopped", "best_auc", "best_epoch",
-                   "bad_epochs", "history", "rng")
+_TRAINING_STATE = ("optimizer", "step", "epoch", "stopped", "best_epoch", "bad_epochs",
+                   "history", "rng")
 
 
 def check_resumable(cfg: TrainConfig, path: Path) -> None:
-    """RunError unless ``path`` is a training state written by this model and these settings."""
+    """RunError unless ``path`` is a training state written by this model and these settings
+    that ``--resume`` can load: whole counters, a list of epoch rows, one generator state per
+    process and stream, and weights, optimizer and EMA state that load into a fresh learner
+    of ``cfg`` on the CPU. Nothing is written: a file that fails is left as it is."""
     ckpt = read_training_checkpoint(path)
     missing = [k for k in _TRAINING_STATE if k not in ckpt]
     if missing:
         raise RunError(f"{path} holds no training state (no {', '.join(missing[:3])}): a copy of "
                        "best.pt? Put the run's own last.pt back, or delete it and pass --resume "
                        "to restart the fold from scratch")
+    if not isinstance(ckpt["model"], dict) or not isinstance(ckpt["config"], dict):
+        raise RunError(f"{path}: cannot resume from it: its model spec or config is not a mapping"
+                       f"{_RESTART}")
     name = ckpt["model"].get("name")
     if name != cfg.model:
         raise RunError(f"{path} holds model {name!r}, the config asks for {cfg.model!r}; "
@@ -241,6 +267,105 @@ def check_resumable(cfg: TrainConfig, path: Path) -> None:
         what = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
         raise RunError(f"{path} was trained with other settings ({what}); resume with the "
                        "same settings or choose another --name")
+    _check_progress(ckpt, path)
+    _check_rng(ckpt, path)
+    # the state replaces every weight: no need to read init_from
+    load_training_state(ckpt, make_learner(replace(cfg, init_from=None), Dist(),
+                                           torch.device("cpu")), path)
+
+
+#: The way out of a last.pt that cannot be resumed, for the end of its message.
+_RESTART = ("; delete it and pass --resume to restart the fold from scratch, or choose another "
+            "--name")
+
+
+def _why(exc: BaseException) -> str:
+    """An exception's message on one line (at most 200 characters)."""
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _check_progress(ckpt: dict[str, Any], path: Path) -> None:
+    """RunError unless the counters and history of ``last.pt`` are numbers and rows."""
+    whole = {"step": 0, "epoch": 0, "best_epoch": -1, "bad_epochs": 0,
+             "world_size": 1}
+    for key, least in whole.items():
+        value = ckpt.get(key, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise RunError(f"{path}: cannot resume from it: {key} is {value!r}, expected a whole "
+                           f"number >= {least}{_RESTART}")
+    best = ckpt.get("best_score", ckpt.get("best_auc"))
+    if not isinstance(best, (int, float)) or isinstance(best, bool) or math.isnan(best):
+        raise RunError(f"{path}: cannot resume from it: best_score is {best!r}, expected a "
+                       f"number{_RESTART}")
+    if not isinstance(ckpt["stopped"], bool):
+        raise RunError(f"{path}: cannot resume from it: stopped is {ckpt['stopped']!r}, expected "
+                       f"true or false{_RESTART}")
+    history = ckpt["history"]
+    if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+        raise RunError(f"{path}: cannot resume from it: its history is not a list of epoch "
+                       f"rows{_RESTART}")
+
+
+#: Bytes of a CUDA generator's state (seed and offset of its Philox stream).
+_CUDA_STATE_BYTES = 16
+
+
+def _check_rng(ckpt: dict[str, Any], path: Path) -> None:
+    """RunError unless ``last.pt`` holds one generator state per process for every stream:
+    CPU states (``torch``, and ``engine`` on the CPU) load into a scratch generator, CUDA
+    ones (``cuda``, ``engine`` on a GPU) have a CUDA state's size and, where CUDA is
+    available, load into a scratch CUDA generator."""
+    rng, world = ckpt["rng"], ckpt.get("world_size", 1)
+    cpu_bytes = torch.get_rng_state().numel()
+    sizes = {"engine": (cpu_bytes, _CUDA_STATE_BYTES), "torch": (cpu_bytes,),
+             "cuda": (_CUDA_STATE_BYTES,)}
+    for stream, allowed in sizes.items():
+        states = rng.get(stream) if isinstance(rng, dict) else None
+        if stream == "cuda" and states is None:
+            continue
+        if not isinstance(states, list) or len(states) != world:
+            raise RunError(f"{path}: cannot resume from it: its {stream} RNG states are not a "
+                           f"list of {world} (one per process){_RESTART}")
+        for rank, state in enumerate(states):
+            ok = (isinstance(state, torch.Tensor) and state.dtype == torch.uint8
+                  and state.dim() == 1 and state.numel() in allowed)
+            scratch = ("cpu" if state.numel() == cpu_bytes else "cuda" if torch.cuda.is_available()
+                       else None) if ok else None
+            if scratch is not None:  # load it into a generator of its kind
+                try:
+                    torch.Generator(device=scratch).set_state(state)
+                except RuntimeError:
+                    ok = False
+            if not ok:
+                raise RunError(f"{path}: cannot resume from it: the {stream} RNG state of "
+                               f"process {rank} is not a generator state{_RESTART}")
+
+
+def load_training_state(ckpt: dict[str, Any], learner: Learner, path: Path) -> None:
+    """Load the weights, optimizer and EMA of ``ckpt`` (``last.pt``) into ``learner``.
+
+    RunError naming ``path`` when a tensor has another shape, the optimizer other
+    parameter groups or sizes, or the EMA other entries than ``learner``'s.
+    """
+    pieces = [("weights do", learner.model, ckpt["state_dict"]),
+              ("optimizer state does", learner.optimizer, ckpt["optimizer"])]
+    if learner.ema is not None:
+        pieces.append(("EMA weights do", learner.ema, ckpt.get("ema")))
+    for what, target, state in pieces:
+        try:
+            if not isinstance(state, dict):
+                raise TypeError(f"found {type(state).__name__}, expected a mapping")
+            target.load_state_dict(state)
+        except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise RunError(f"{path}: cannot resume from it: its {what} not fit this "
+                           f"{learner.model.gwkit_spec['name']} ({_why(exc)}){_RESTART}") from None
+    for group in learner.optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in learner.optimizer.state.get(param, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() and value.shape != param.shape:
+                    raise RunError(f"{path}: cannot resume from it: its optimizer's {key} has "
+                                   f"shape {tuple(value.shape)} for a parameter of shape "
+                                   f"{tuple(param.shape)}{_RESTART}")
 
 
 def check_run_config(cfg: TrainConfig) -> None:
@@ -250,8 +375,8 @@ def check_run_config(cfg: TrainConfig) -> None:
         return
     try:
         previous = load_config(path)
-    except ConfigError as exc:
-        raise RunError(f"{path}: {exc}") from None
+    except ConfigError as exc:  # its message names the file
+        raise RunError(str(exc)) from None
     diff = {k: v for k, v in config_diff(previous, cfg).items() if k not in MAY_CHANGE}
     if diff:
         what = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
@@ -268,25 +393,32 @@ class Progress:
 
     step: int = 0
     epoch: int = 0
-    best_auc: float = -math.inf
+    best_score: float = -math.inf  # best value of the selection metric (cfg.select_metric)
     best_epoch: int = -1
     bad_epochs: int = 0
     stopped: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def after_epoch(progress: Progress, row: dict[str, Any], patience: int) -> tuple[Progress, bool]:
-    """``progress`` after an epoch scored as ``row`` (with ``val_auc``); and whether it improved.
+def select_key(cfg: TrainConfig) -> str:
+    """The validation column ``cfg.select_metric`` names: ``val_auc`` or ``val_pauc``."""
+    return f"val_{cfg.select_metric}"
+
+
+def after_epoch(progress: Progress, row: dict[str, Any], patience: int,
+                metric: str = "val_auc") -> tuple[Progress, bool]:
+    """``progress`` after an epoch scored as ``row``; and whether ``row[metric]`` improved.
 
     Early stopping: ``stopped`` once ``patience`` epochs in a row did not beat the
-    best AUC (never when ``patience`` is 0).
+    best ``metric`` (never when ``patience`` is 0).
     """
-    improved = row["val_auc"] > progress.best_auc
+    improved = row[metric] > progress.best_score
     if improved:
-        best_auc, best_epoch, bad_epochs = row["val_auc"], progress.epoch, 0
+        best_score, best_epoch, bad_epochs = row[metric], progress.epoch, 0
     else:
-        best_auc, best_epoch, bad_epochs = progress.best_auc, progress.best_epoch, progress.bad_epochs + 1
-    return replace(progress, best_auc=best_auc, best_epoch=best_epoch, bad_epochs=bad_epochs,
+        best_score, best_epoch, bad_epochs = (progress.best_score, progress.best_epoch,
+                                              progress.bad_epochs + 1)
+    return replace(progress, best_score=best_score, best_epoch=best_epoch, bad_epochs=bad_epochs,
                    stopped=patience > 0 and bad_epochs >= patience,
                    history=[*progress.history, row]), improved
 
@@ -302,9 +434,10 @@ class Learner:
     eval_model: nn.Module  # the EMA's weights when cfg.ema > 0, else model
 
 
-def make_learner(cfg: TrainConfig, d: Dist, device: torch.device) -> Learner:
-    """Model (initialised from torch's RNG), optimizer and EMA on ``device``."""
-    model = build_model(cfg).to(device)
+def make_learner(cfg: TrainConfig, d: Dist, device: torch.device, fold: int = 0) -> Learner:
+    """Model (initialised from torch's RNG, or ``fold``'s ``init_from``), optimizer and EMA
+    on ``device``."""
+    model = build_model(cfg, fold).to(device)
     optimizer = make_optimizer(model, cfg)
     ema = None
     if cfg.ema > 0:
@@ -335,15 +468,17 @@ def restore(path: Path, learner: Learner, gen: torch.Generator, d: Dist,
     if ckpt.get("world_size", 1) != d.world_size:
         raise RunError(f"{path} was written by {ckpt.get('world_size', 1)} processes; "
                        f"resume it with the same number (now {d.world_size})")
-    learner.model.load_state_dict(ckpt["state_dict"])
-    learner.optimizer.load_state_dict(ckpt["optimizer"])
-    if learner.ema is not None:
-        learner.ema.load_state_dict(ckpt["ema"])
-    gen.set_state(ckpt["rng"]["engine"][d.rank])
-    torch.set_rng_state(ckpt["rng"]["torch"][d.rank])
-    if device.type == "cuda" and ckpt["rng"].get("cuda"):
-        torch.cuda.set_rng_state(ckpt["rng"]["cuda"][d.rank], device)
-    return Progress(step=ckpt["step"], epoch=ckpt["epoch"], best_auc=ckpt["best_auc"],
+    load_training_state(ckpt, learner, path)
+    try:
+        gen.set_state(ckpt["rng"]["engine"][d.rank])
+        torch.set_rng_state(ckpt["rng"]["torch"][d.rank])
+        if device.type == "cuda" and ckpt["rng"].get("cuda"):
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"][d.rank], device)
+    except (RuntimeError, TypeError, KeyError, IndexError) as exc:
+        raise RunError(f"{path}: cannot resume from it: its RNG states do not fit this "
+                       f"device ({_why(exc)}){_RESTART}") from None
+    best = ckpt["best_score"] if "best_score" in ckpt else ckpt["best_auc"]  # older: by AUC
+    return Progress(step=ckpt["step"], epoch=ckpt["epoch"], best_score=best,
                     best_epoch=ckpt["best_epoch"], bad_epochs=ckpt["bad_epochs"],
                     stopped=ckpt["stopped"], history=ckpt["history"])
 
@@ -388,13 +523,17 @@ def save_epoch(out: Path, learner: Learner, cfg: TrainConfig, fold: int, progres
     """``best.pt`` (when the epoch improved: ``best_metrics``), ``last.pt``, metrics and curves."""
     if best_metrics is not None:
         _save(out / "best.pt", learner.eval_model, cfg, fold=fold, epoch=progress.epoch,
-              step=progress.step, metrics=best_metrics)
+              step=progress.step, metrics=best_metrics, select_metric=cfg.select_metric,
+              best_score=progress.best_score)
     _save(out / "last.pt", learner.model, cfg, fold=fold, epoch=progress.epoch,
           step=progress.step, optimizer=learner.optimizer.state_dict(),
           ema=learner.ema.state_dict() if learner.ema is not None else None,
-          best_auc=progress.best_auc, best_epoch=progress.best_epoch,
+          select_metric=cfg.select_metric, best_score=progress.best_score,
+          best_epoch=progress.best_epoch,
           bad_epochs=progress.bad_epochs, stopped=progress.stopped, history=progress.history,
           rng=rng, world_size=d.world_size)
+    if "csv" not in cfg.logger:
+        return
     write_csv(pd.DataFrame(progress.history), out / "metrics.csv")
     save_curves(progress.history, out / "curves.png",
                 f"{cfg.name} fold {fold}: {cfg.model}, {progress.step * cfg.batch_size * d.world_size:,} "
@@ -402,12 +541,16 @@ def save_epoch(out: Path, learner: Learner, cfg: TrainConfig, fold: int, progres
 
 
 def epoch_line(fold: int, cfg: TrainConfig, progress: Progress, improved: bool) -> str:
-    """``fold 0 epoch 3/10: loss ... AUC 0.8123 * | 250 samples/s``."""
+    """``fold 0 epoch 3/10: loss ... AUC 0.8123 pAUC 0.5521 * | 250 samples/s``.
+
+    ``*`` marks an epoch that improved ``cfg.select_metric`` (a new ``best.pt``).
+    """
     row = progress.history[-1]
     note = " *" if improved else (" (early stop)" if progress.stopped else "")
     return (f"fold {fold} epoch {progress.epoch}/{cfg.epochs}: loss {row['train_loss']:.4f} "
             f"val_loss {row['val_loss']:.4f} acc {row['val_acc']:.3f} "
-            f"AUC {row['val_auc']:.4f}{note} | {row['samples_per_s']:.0f} samples/s")
+            f"AUC {row['val_auc']:.4f} pAUC {row['val_pauc']:.4f}{note} | "
+            f"{row['samples_per_s']:.0f} samples/s")
 
 
 def finish_fold(out: Path, learner: Learner, val: ValSet, cfg: TrainConfig, fold: int,
@@ -457,11 +600,10 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
     """Train fold ``fold`` (fresh or from ``last.pt``); returns the best epoch's metrics."""
     device = device or pick_device(cfg.device, d.local_rank)
     out = fold_dir(cfg, fold)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) \
-        if (cfg.amp and device.type == "cuda") else nullcontext
+    autocast = autocast_for(cfg, device)
     fold_data = prepare_fold_data(cfg, fold, data, d, device)  # training batches, validation set
     gen = seed_fold(cfg, fold, d, fold_data.device)
-    learner = make_learner(cfg, d, device)
+    learner = make_learner(cfg, d, device, fold)
     teacher = fold_teacher(cfg, fold, fold_data, d, device) if cfg.distill > 0 else None
     progress = Progress()
     if resume:
@@ -469,14 +611,17 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
         if d.is_main:
             print(f"fold {fold}: resuming after epoch {progress.epoch} (step {progress.step})",
                   flush=True)
+    tracker = open_tracker(cfg.logger if d.is_main else (), out, name=f"{cfg.name}-fold{fold}",
+                           group=cfg.name, job_type="train", config={**cfg.to_dict(), "fold": fold},
+                           purge_step=progress.step + 1, resume=resume)
 
     from tqdm.auto import tqdm
 
     while progress.epoch < cfg.epochs and not progress.stopped:
         learner.train_model.train()
         bar = tqdm(range(cfg.steps_per_epoch), desc=f"fold {fold} epoch {progress.epoch + 1}/"
-                   f"{cfg.epochs}", disable=not d.is_main, leave=False, dynamic_ncols=True,
-                   mininterval=1.0)
+                   f"{cfg.epochs}", leave=False, dynamic_ncols=True, mininterval=1.0,
+                   disable=None if d.is_main else True)  # None: a bar on a terminal only
         loss_sum, t_epoch = torch.zeros((), device=device), time.perf_counter()
         for i in bar:
             lr = set_lr(learner.optimizer, get_lr(progress.step, cfg))
@@ -488,7 +633,10 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
             progress.step += 1
             if d.is_main and (i + 1) % 10 == 0:
                 rate = (i + 1) * cfg.batch_size * d.world_size / (time.perf_counter() - t_epoch)
-                bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}", smp_s=f"{rate:.0f}")
+                step_loss = loss.item()
+                bar.set_postfix(loss=f"{step_loss:.3f}", lr=f"{lr:.2e}", smp_s=f"{rate:.0f}")
+                tracker.log(progress.step, {"train/loss": step_loss, "train/lr": lr,
+                                            "train/samples_per_s": rate})
         bar.close()
         seconds = time.perf_counter() - t_epoch
         progress.epoch += 1
@@ -501,10 +649,15 @@ def train_fold(cfg: TrainConfig, fold: int, data: RunData, *,
             row = {"epoch": progress.epoch, "step": progress.step, "lr": lr,
                    "train_loss": float(loss_sum) / cfg.steps_per_epoch, **metrics,
                    "samples_per_s": samples / seconds, "epoch_s": seconds}
-            progress, improved = after_epoch(progress, row, cfg.patience)
+            progress, improved = after_epoch(progress, row, cfg.patience, select_key(cfg))
             save_epoch(out, learner, cfg, fold, progress, metrics if improved else None, rng, d)
+            tracker.log(progress.step, epoch_scalars(row))
             tqdm.write(epoch_line(fold, cfg, progress, improved))
         progress.stopped = broadcast(progress.stopped, d)
+    if tracker:
+        tracker.log_figure("curves", plot_curves(progress.history, f"{cfg.name} fold {fold}"),
+                           progress.step)
+    tracker.close()
 
     summary = finish_fold(out, learner, fold_data.val, cfg, fold, autocast, device) \
         if d.is_main else {}
@@ -536,9 +689,10 @@ def combine_oof(cfg: TrainConfig, reported: Collection[int] = ()) -> pd.DataFram
     if len(done) == 1 and done[0] in reported:
         print(f"CV over 1 fold{note}: fold {done[0]}'s AUC above", flush=True)
         return oof
-    auc = roc_auc(oof["label"], oof["logit"])
     per = per_snr_auc(oof["label"], oof["logit"], oof["snr_group"])
-    metrics = {"val_auc": auc, **{snr_key(s): a for s, a in per.items()}}
+    metrics = {"val_auc": roc_auc(oof["label"], oof["logit"]),
+               "val_pauc": partial_auc(oof["label"], oof["logit"]),
+               **{snr_key(s): a for s, a in per.items()}}
     print(f"CV over {len(done)} fold{'s' if len(done) > 1 else ''}{note}: {format_auc(metrics)}",
           flush=True)
     return oof

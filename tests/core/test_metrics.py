@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from gwkit.core.metrics import accuracy, per_snr_auc, roc_auc, snr_key
+from gwkit.core.metrics import accuracy, partial_auc, per_snr_auc, roc_auc, snr_key
 
 
 def test_roc_auc_counts_ordered_pairs():
@@ -18,6 +19,26 @@ def test_roc_auc_counts_ordered_pairs():
     assert math.isnan(roc_auc([1, 1], [0.2, 0.3]))
     with pytest.raises(ValueError, match="rows"):
         roc_auc([0, 1], [0.5])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_partial_auc_is_sklearns_mcclish_standardised_area_up_to_fpr_1e3(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.r_[np.zeros(3000, int), np.ones(500, int)])
+    score = rng.normal(size=y.size) + 2.5 * y
+    score[:50] = np.round(score[:50], 1)  # ties too
+    assert partial_auc(y, score) == roc_auc_score(y, score, max_fpr=1e-3)
+    assert partial_auc(y, score, max_fpr=0.1) == roc_auc_score(y, score, max_fpr=0.1)
+    assert 0.5 < partial_auc(y, score) < roc_auc(y, score) < 1  # harder than the full area
+
+
+def test_partial_auc_degenerate_inputs_as_roc_auc():
+    assert partial_auc([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert partial_auc([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1]) < 0.5  # McClish: chance is 0.5
+    assert partial_auc([0, 0, 1, 1], [0.5, 0.5, 0.5, 0.5]) == pytest.approx(0.5)
+    assert math.isnan(partial_auc([1, 1], [0.2, 0.3]))
+    with pytest.raises(ValueError, match="rows"):
+        partial_auc([0, 1], [0.5])
 
 
 def test_per_snr_auc_scores_each_group_against_all_noise():

@@ -440,3 +440,65 @@ def test_load_competition_file_dispatch(tmp_path):
         assert data.source == tmp_path / name
     with pytest.raises(DataError, match=r"found suffix '\.csv'"):
         load_competition_file(tmp_path / "test.csv")
+
+
+# --------------------------------------------------------------------------- plausibility (issue 25)
+
+
+@pytest.mark.parametrize("scale, rows, message", [
+    (0.0, [1], r"t\.npy: H1 is constant \(0\) in row 1: an unfilled file"),
+    (1e-21, [0, 2], r"t\.npy: H1 has RMS 1e-21 in rows 0, 2, below 0\.001: raw strain\?"),
+    (1e30, [2], r"t\.npy: H1 has RMS 1e\+30 in row 2, above 1000: not whitened"),
+    (1.7e308, [0], r"t\.npy: H1 has RMS inf in row 0, above 1000"),  # the square overflows
+])
+def test_implausible_rows_are_named(tmp_path, recwarn, scale, rows, message):
+    x = np.sign(strain(3))  # RMS exactly 1
+    x[rows] *= scale
+    np.save(tmp_path / "t.npy", x)
+    with pytest.raises(DataError, match=message):
+        load_test_npy(tmp_path / "t.npy", layout="flat")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_detector_without_data_is_named():
+    """The first bad row's detector, with every row where that detector is bad."""
+    x = strain(4)
+    x[[1, 3], 1] = 0.0  # L1 of rows 1 and 3
+    x[2, 0] = 7.5  # H1 of row 2: constant, but not zero
+    with pytest.raises(DataError, match=r"x: L1 is constant \(0\) in rows 1, 3:"):
+        competition.check_amplitudes(x, "x")
+    x[[1, 3], 1] = strain(2)[:, 1]
+    with pytest.raises(DataError, match=r"x: H1 is constant \(7\.5\) in row 2:"):
+        competition.check_amplitudes(x, "x")
+
+
+def test_unusual_but_possible_rows_get_one_warning_line(tmp_path, capsys):
+    x = strain(4)
+    x[[0, 3]] *= 20.0
+    np.save(tmp_path / "t.npy", x)
+    assert load_test_npy(tmp_path / "t.npy", layout="flat").shape == x.shape
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {tmp_path / 't.npy'}: rows 0, 3 have an RMS outside 0.1-10")
+
+
+def test_every_reader_checks_amplitudes(tmp_path):
+    """test.npy (memory-mapped too), .sav blocks and gwkit HDF5 go through the same check."""
+    x = strain(2)
+    x[1] = 0.0
+    np.save(tmp_path / "t.npy", x)
+    dump([x, np.array([0, 1])], tmp_path / "b_ts_0.sav")
+    write_hdf5(tmp_path / "s.h5", x, y=[0, 1])
+    for path in ("t.npy", "b_ts_0.sav", "s.h5"):
+        with pytest.raises(DataError, match=r"is constant \(0\) in row 1"):
+            load_competition_file(tmp_path / path, mmap=True)
+    with h5py.File(tmp_path / "s.h5") as f:  # an HDF5 dataset, read a chunk at a time
+        with pytest.raises(DataError, match=r"s\.h5: H1 is constant \(0\) in row 1"):
+            competition.check_amplitudes(f["x"], tmp_path / "s.h5")
+
+
+def test_amplitudes_are_checked_in_chunks(monkeypatch):
+    monkeypatch.setattr(competition, "_FINITE_CHUNK_BYTES", strain(1).nbytes)  # one row a chunk
+    x = strain(5)
+    x[4, 1] = 0.0
+    with pytest.raises(DataError, match=r"L1 is constant \(0\) in row 4"):
+        competition.check_amplitudes(x, "x")

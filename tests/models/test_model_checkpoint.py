@@ -146,3 +146,22 @@ def test_model_built_for_another_length_is_refused_when_asked(tmp_path):
             "has 16384") in _one_line(err)
     loaded, _ = gm.load_checkpoint(path, input_length=2048)
     assert loaded(torch.randn(1, 2, 2048)).shape == (1, 1)
+
+
+def test_a_spec_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_path):
+    """Issue 25: an edited spec (a flatten head for 2**34 samples: ~128 GiB) is refused from
+    the values its constructors ask for, before any of them is allocated."""
+    import time
+
+    path = gm.save_checkpoint(tmp_path / "a.pt", gm.create_model("resnet1d_tiny"))
+    state = torch.load(path, weights_only=True)
+    state["model"]["kwargs"] = {"global_pool": "flatten", "input_length": 2**34}
+    torch.save(state, tmp_path / "huge.pt")
+    tic = time.perf_counter()
+    with pytest.raises(ValueError, match=r"huge\.pt: its spec asks for a resnet1d_tiny of at least "
+                                         r"[\d,]+ values \(1\d\d\.\d GiB as float32\), over the "
+                                         r"limit of [\d,]+ for a file holding [\d,]+ weights"):
+        gm.load_checkpoint(tmp_path / "huge.pt")
+    assert time.perf_counter() - tic < 5
+    model, _ = gm.load_checkpoint(path)  # the model the file holds is within its budget
+    assert sum(p.numel() for p in model.parameters()) > 0

@@ -112,6 +112,8 @@ def test_per_snr_auc_and_efficiency_use_all_noise_rows(synthetic_scores):
         sub = pd.concat([noise, df[(df["target"] == 1) & (df["snr"] == snr)]])
         assert rep["per_snr_auc"][f"{snr:g}"] == pytest.approx(roc_auc_score(sub["target"], sub["score"]))
     assert rep["auc"] == pytest.approx(roc_auc_score(df["target"], df["score"]))
+    assert rep["pauc"] == roc_auc_score(df["target"], df["score"], max_fpr=1e-3)
+    assert rep["pauc_resolved"] is False  # far fewer than 10,000 noise rows
     t = threshold_at_fpr(df["target"], df["score"], 0.1)
     eff = efficiency(df["target"], df["score"], df["snr"], t)
     for snr in snrs:
@@ -149,5 +151,6 @@ def test_write_report_two_sets_side_by_side(tmp_path, synthetic_scores):
     md = (tmp_path / "r" / "summary.md").read_text()
     assert "| metric | model A | matched_filter |" in md
     assert "| AUC SNR 10 |" in md and "| TPR @ FPR 0.001 |" in md
+    assert f"| pAUC @ FPR <= 0.001 | {report['sets']['model A']['pauc']:.4f}* |" in md
     with pytest.raises(ValueError, match="unique"):
         write_report([sets[0], sets[0]], tmp_path / "x")

@@ -121,3 +121,32 @@ def test_the_stacker_never_ships_worse_than_its_best_input():
     assert "mf_lse_time alone" in line
     kept, _, line = fit_best_stacker(table, y, row_groups(wid), ("logit", "mf_lse_time"))
     assert kept.features == ("logit", "mf_lse_time") and line.startswith("kept the stack")
+
+
+@pytest.mark.parametrize("values, message", [
+    (dict(mean=[float("nan"), 0.0]), r"mean holds nan; expected finite numbers within \+-1e\+06"),
+    (dict(coef=[1e300, 1.0]), r"coef holds 1e\+300"),
+    (dict(scale=["wide", 1.0]), r"scale holds 'wide'"),
+    (dict(scale=[0.0, 1.0]), r"scale must be >= 1e-09, found \[0\.0, 1\.0\]"),
+    (dict(coef=[1.0]), r"coef must be 2 number\(s\) \(one per feature\)"),
+    (dict(intercept=float("inf")), r"intercept holds inf"),
+    (dict(intercept=True), r"intercept holds True"),
+    (dict(compression="asinh"), r"compression holds 'asinh'"),
+    (dict(compression=-1.0), r"compression must be >= 0"),
+    (dict(mode="quantum"), r"mode 'quantum' is not one of competition, physical"),
+    (dict(features="logit"), r"features must be a list of feature names, found 'logit'"),
+    (dict(filter_bank=3), r"filter_bank must be text, found 3"),
+    (dict(cv=[]), r"cv must be a mapping"),
+])
+def test_stacker_values_are_checked_when_read(tmp_path, values, message):
+    """Issue 25: a stacker.json with NaN, huge or text values or an unknown mode is one line."""
+    fields = {"format": "gwkit.stacker", "version": 1, "features": ["logit", "mf_lse_time"],
+              "mean": [0.0, 0.0], "scale": [1.0, 1.0], "coef": [1.0, 1.0], "intercept": 0.0,
+              **values}
+    (tmp_path / "stacker.json").write_text(json.dumps(fields))
+    with pytest.raises(StackError, match=rf"^{tmp_path / 'stacker.json'}: {message}"):
+        Stacker.load(tmp_path / "stacker.json")
+    del fields["intercept"]
+    (tmp_path / "stacker.json").write_text(json.dumps(fields))
+    with pytest.raises(StackError, match=r"stacker\.json: a stacker needs intercept"):
+        Stacker.load(tmp_path / "stacker.json")

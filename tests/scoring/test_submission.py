@@ -72,7 +72,8 @@ def test_provenance_round_trip_and_stale_sidecar(tmp_path):
     record = read_provenance(out)
     assert record["runs"] == ["weights/x"] and record["tta"] == "none"
     assert record["input"]["size"] == data.stat().st_size and record["csv"]["rows"] == 2
-    assert input_problem(record) is None and input_problem(record, reference=data) is None
+    assert input_problem(record, reference=data) is None
+    assert "no competition test.npy found" in input_problem(record)  # fails closed
     assert sorted(p.name for p in out.parent.iterdir()) == ["submission.csv",
                                                             "submission.provenance.json"]
 
@@ -86,11 +87,51 @@ def test_provenance_round_trip_and_stale_sidecar(tmp_path):
     assert read_provenance(out) is None
 
 
+def test_sidecar_of_another_csv_is_refused(tmp_path):
+    """A sidecar copied beside another CSV with the same bytes still names its own CSV."""
+    write_submission(tmp_path / "a.csv", np.array([0.5]), provenance={"note": "x"})
+    (tmp_path / "b.csv").write_bytes((tmp_path / "a.csv").read_bytes())
+    provenance_path(tmp_path / "b.csv").write_bytes(provenance_path(tmp_path / "a.csv").read_bytes())
+    with pytest.raises(ProvenanceError, match=r"is for another file \('a.csv'\), not b.csv"):
+        read_provenance(tmp_path / "b.csv")
+
+
+def test_trio_is_written_together_and_vouched_for(tmp_path):
+    """Logits, CSV and sidecar appear together; the sidecar records both files' sha256."""
+    from gwkit.core.fileio import file_sha256
+    from gwkit.scoring.submission import logits_path, submission_outputs
+
+    out = tmp_path / "submission.csv"
+    assert submission_outputs(out, logits=True) == [out, logits_path(out), provenance_path(out)]
+    write_submission(out, np.array([0.5, 0.25]), provenance={"note": "x"},
+                     logits={"score": np.array([0.0, -1.1])})
+    record = read_provenance(out)
+    assert record["logits_file"] == {"name": "submission.logits.npz",
+                                     "sha256": file_sha256(logits_path(out))}
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(ValueError, match="plain JSON"):  # fails before anything is staged
+        write_submission(out, np.array([0.1, 0.2]), provenance={"bad": object()},
+                         logits={"score": np.zeros(2)})
+    with pytest.raises(ValueError, match="not valid"):  # fails while staging: nothing replaced
+        write_submission(out, np.array([0.1, 0.2]), provenance={"note": "y"},
+                         logits={"score": _Unsaveable()})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+class _Unsaveable:
+    def __array__(self, *args, **kwargs):
+        raise ValueError("not valid")
+
+
 def test_input_problem_spots_simulated_sets_and_other_files(tmp_path):
     sim = _sim_set(tmp_path / "demo", labelled=True)
     record = {"input": input_record(sim)}
     assert record["input"]["simulated"] is True
     assert "simulated set (labels.csv beside it)" in input_problem(record)
+    real = _sim_set(tmp_path / "real", labelled=False)
+    assert "is a simulated set (labels.csv beside it)" in \
+        input_problem({"input": input_record(real)}, reference=sim)
+    assert "records no sha256" in input_problem({"input": {"path": str(real)}}, reference=real)
 
     other = _sim_set(tmp_path / "other", labelled=False)
     downloaded = tmp_path / "data" / "test.npy"

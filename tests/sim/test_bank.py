@@ -66,3 +66,47 @@ def test_load_errors_name_the_file(tmp_path):
     (tmp_path / "junk.h5").write_bytes(b"not hdf5 at all")
     with pytest.raises(DataError, match="junk.h5"):
         load_bank(tmp_path / "junk.h5")
+
+
+def _small_bank(path, n: int = 3, **attrs):
+    """A bank file of ``n`` plain-number entries (no waveforms), ``attrs`` overwritten."""
+    from dataclasses import asdict
+
+    config = BankConfig(pre=10, length=20)
+    with h5py.File(path, "w") as f:
+        f.attrs.update({"gwkit_format": bank_mod.BANK_FORMAT, "kind": "waveform_bank", "seed": 0,
+                        "n": n, **{f"config_{k}": v for k, v in asdict(config).items()}})
+        f["m1"], f["m2"] = np.full(n, 30.0), np.full(n, 20.0)
+        f["f_start"], f["amplitude"], f["last"] = np.full(n, 15.0), np.full(n, 1e-21), np.full(n, 15)
+        f["coeffs"] = np.ones((n, 2, 20), np.float32)
+        f.attrs.update(attrs)
+    return path
+
+
+@pytest.mark.parametrize("attrs, message", [
+    (dict(config_pre=np.inf), r"attribute config_pre is inf, expected a whole number"),
+    (dict(config_pre=2.5), r"attribute config_pre is 2\.5, expected a whole number"),
+    (dict(config_sample_rate="fast"), r"attribute config_sample_rate is 'fast', expected a finite"),
+    (dict(config_pre=30), r"the waveform bank's settings are inconsistent \(need 0 < pre < length"),
+    (dict(seed=np.nan), r"attribute seed is nan"),
+])
+def test_bank_attributes_are_checked(tmp_path, attrs, message):
+    """Issue 25: an infinite reference index (``pre``) or text in a number is one DataError line."""
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'b.h5'}: {message}"):
+        load_bank(_small_bank(tmp_path / "b.h5", **attrs))
+    assert len(load_bank(_small_bank(tmp_path / "ok.h5"))) == 3
+
+
+def test_bank_entries_are_checked(tmp_path):
+    path = _small_bank(tmp_path / "b.h5")
+    with h5py.File(path, "r+") as f:
+        f["m1"][1] = np.nan
+    with pytest.raises(DataError, match=r"b\.h5: the waveform bank's m1 must be finite and > 0"):
+        load_bank(path)
+    with h5py.File(path, "r+") as f:
+        f["m1"][1] = 30.0
+        del f["last"]
+        f["last"] = np.full(3, 15.5)
+    with pytest.raises(DataError, match=r"last \(the segment index of each waveform's end\) must "
+                                        r"be whole numbers"):
+        load_bank(path)

@@ -146,3 +146,25 @@ def test_prior_weights_count_best_matches(heavy_template_bank):
     filters = build_filter_bank(heavy_template_bank, n_draws=40)
     assert np.all(filters.weight > 0)  # the pseudocount keeps every template
     assert 0.8 < filters.info["fitting_factor_mean"] <= 1.0
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("ref_index", np.inf, r"attribute ref_index is inf, expected a whole number"),
+    ("ref_index", "middle", r"attribute ref_index is 'middle', expected a whole number"),
+    ("stride", 2.5, r"attribute stride is 2\.5, expected a whole number"),
+    ("sample_rate", np.nan, r"attribute sample_rate is nan, expected a finite number"),
+])
+def test_a_bank_file_with_bad_attributes_is_one_line(tmp_path, key, value, message):
+    """Issue 25: an infinite reference index used to end in an OverflowError traceback."""
+    import h5py
+
+    from gwkit.sim.mf_features import output_grid
+
+    nbins, _ = output_grid(16384, 8192.0, 1024.0, 4)
+    basis = np.ones((1, nbins), np.complex64)
+    path = FilterBank([30.0], [20.0], [1.0], basis, None, 12000).save(tmp_path / "bank.h5")
+    assert FilterBank.load(path).ref_index == 12000
+    with h5py.File(path, "r+") as f:
+        f.attrs[key] = value
+    with pytest.raises(FilterBankError, match=rf"^{path}: {message}"):
+        FilterBank.load(path)

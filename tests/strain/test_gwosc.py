@@ -95,3 +95,48 @@ def test_reads_gw150914(gw150914):
     assert 1e-22 < h1.data.std() < 1e-17  # raw strain
     assert "CBC" not in h1.hardware_injections + l1.hardware_injections
     check_coincident([h1, l1])
+
+
+# --------------------------------------------------------------------------- plausibility (issue 25)
+
+
+def _edited(tmp_path, name: str, edit) -> str:
+    """A GWOSC-style file ``name`` of 4 s of H1 noise at GPS 1000, changed by ``edit(f)``."""
+    path = write_gwosc(tmp_path / name, _series("H1", t0=1000.0))
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
+def _replace(key, value):
+    def edit(f):
+        del f[key]
+        f[key] = value
+    return edit
+
+
+@pytest.mark.parametrize("name, edit, message", [
+    ("a.hdf5", lambda f: f["strain/Strain"].attrs.__setitem__("Xstart", np.nan),
+     r"a\.hdf5: attribute Xstart of strain/Strain is nan, expected a finite number"),
+    ("a.hdf5", lambda f: f["strain/Strain"].attrs.__setitem__("Xspacing", "fast"),
+     r"attribute Xspacing of strain/Strain is 'fast', expected a finite number"),
+    ("a.hdf5", _replace("meta/GPSstart", np.nan), r"a\.hdf5: meta/GPSstart is nan, the strain says 1000"),
+    ("a.hdf5", _replace("meta/Duration", 32.0), r"meta/Duration is 32\.0, the strain says 4"),
+    ("H-H1_X-1000-4.hdf5", _replace("meta/Detector", "L1"),
+     r"H-H1_X-1000-4\.hdf5: the file name says detector H1, its meta/Detector says L1"),
+    ("L-L1_X-1000-4.hdf5", lambda f: None, r"the file name says detector L1, its meta/Detector says H1"),
+    ("H-H1_X-1010-4.hdf5", lambda f: None, r"the file name says GPS start 1010, the strain says 1000"),
+    ("H-H1_X-1000-32.hdf5", lambda f: None, r"the file name says duration \(s\) 32, the strain says 4"),
+    ("l1_strain.h5", lambda f: None, r"l1_strain\.h5: the file name says detector L1, its "
+                                     r"meta/Detector says H1"),
+])
+def test_metadata_that_contradicts_the_strain_or_the_name_is_refused(tmp_path, name, edit, message):
+    with pytest.raises(ValueError, match=message):
+        read_gwosc(_edited(tmp_path, name, edit), dq_flags=())
+
+
+def test_a_file_without_data_is_refused(tmp_path):
+    path = write_gwosc(tmp_path / "H-H1_X-1000-4.hdf5", replace(_series(), data=np.zeros(4 * 4096)))
+    with pytest.raises(ValueError, match=r"H-H1_X-1000-4\.hdf5: the strain is constant \(0\)"):
+        read_gwosc(path)
+    assert read_gwosc(write_gwosc(tmp_path / "H-H1_X-1000-4.hdf5", _series())).ifo == "H1"

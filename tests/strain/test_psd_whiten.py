@@ -6,7 +6,14 @@ import pytest
 import scipy.signal
 import torch
 
-from gwkit.strain.whiten import SpectralDensity, Whiten, spectral_density, whiten, whitening_fir
+from gwkit.strain.whiten import (
+    SpectralDensity,
+    Whiten,
+    check_psd,
+    spectral_density,
+    whiten,
+    whitening_fir,
+)
 
 FS = 4096.0
 
@@ -136,3 +143,17 @@ def test_gw150914_whitens_to_unit_variance_and_a_flat_psd(gw150914, ifo):
         band = (freqs >= lo) & (freqs < lo + 100)
         assert abs(np.median(level[band]) - 1) < 0.1, f"{lo}-{lo + 100} Hz"
     assert level[(freqs >= 20) & (freqs < 1900)].max() < 3  # the lines are whitened away too
+
+
+@pytest.mark.parametrize("scale, message", [
+    (0.0, r"H1\.hdf5: its PSD at 15 Hz is zero \(no data, or strain too small for float64\)"),
+    (1e-170, r"its PSD at 15 Hz is zero"),  # the square underflows
+    (1e160, r"H1\.hdf5: its PSD at 15 Hz is inf: it overflows float64"),
+])
+def test_a_psd_that_cannot_whiten_is_refused_naming_the_channel(coloured, scale, message):
+    x = torch.from_numpy(np.stack([coloured[0][0, : int(8 * FS)], coloured[0][1, : int(8 * FS)]]))
+    x[0] *= scale / x[0].std()  # unit RMS times scale
+    psd = spectral_density(x, FS, 4.0, 2.0)
+    with pytest.raises(ValueError, match=message):
+        check_psd(psd, FS, ["H1.hdf5", "L1.hdf5"], highpass=15.0)
+    torch.testing.assert_close(check_psd(psd[1:], FS, ["L1.hdf5"], highpass=15.0), psd[1:])

@@ -147,3 +147,37 @@ def test_configs_written_with_legacy_frontend_names_match_the_preset():
     shipped = load_config(REPO / "weights" / "gwkit_resnet" / "config.yaml")
     assert shipped.model_kwargs["frontend"] == {"highpass": 15.0, "decimate": 4}
     assert "model_kwargs" not in config_diff(shipped, load_preset("gwkit_resnet"))
+
+
+# --------------------------------------------------------------------------- issue 25
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["lr=inf"], r"^lr=inf: expected a finite number$"),
+    (["weight_decay=.nan"], r"^weight_decay=nan: expected a finite number$"),
+    (["grad_clip=-.inf"], r"^grad_clip=-inf: expected a finite number$"),
+    (["seed=-1"], r"^seed=-1: must be a whole number in \[0, 2\*\*63\)$"),
+    (["bank_seed=9223372036854775808"], r"^bank_seed=9223372036854775808: must be a whole"),
+])
+def test_out_of_range_numbers_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("demo", overrides)
+
+
+def test_a_preset_names_itself_in_its_errors(tmp_path):
+    (tmp_path / "p.yaml").write_text("lr: .inf\n")
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / 'p.yaml'}: lr=inf: expected a finite"):
+        load_preset(tmp_path / "p.yaml")
+    (tmp_path / "p.yaml").write_text("n_folds: 1\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: n_folds=1: must be >= 2"):
+        load_preset(tmp_path / "p.yaml")
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
+    (tmp_path / "config.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"config\.yaml: not a UTF-8 text file \(byte 9 is "
+                                          r"b'\\xe9'\); save it as UTF-8 YAML$"):
+        load_config(tmp_path / "config.yaml")
+    (tmp_path / "dir.yaml").mkdir()
+    with pytest.raises(ConfigError, match=r"dir\.yaml"):
+        load_preset(tmp_path / "dir.yaml")

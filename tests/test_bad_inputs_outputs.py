@@ -215,6 +215,12 @@ def test_case_ids_are_unique():
 # --------------------------------------------------------------------------- Ctrl-C
 
 
+def _default_sigint() -> None:
+    """A shell starts background jobs with SIGINT ignored, and the child would inherit that
+    (CI runners may run the suite so): give the command the disposition a terminal gives."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(argv: list[str], cwd: Path, *, after: str, wait_for: Path | None = None,
                delay: float = 0.0, sig: int = signal.SIGINT) -> subprocess.CompletedProcess:
     """Run ``python argv`` in its own process group (as a terminal runs a command) and
@@ -223,7 +229,8 @@ def _interrupt(argv: list[str], cwd: Path, *, after: str, wait_for: Path | None 
     env = sealed_env(cwd, {})
     (cwd / "home").mkdir(exist_ok=True)
     proc = subprocess.Popen([sys.executable, *argv], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_default_sigint)
     try:
         seen = []
         for line in proc.stdout:

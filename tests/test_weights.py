@@ -22,7 +22,7 @@ from gwkit.training.config import config_from_dict, load_preset
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED = sorted(WEIGHTS.glob("*/fold*.pt"))
-RUNS = ("course_cnn", "gwkit_cnn", "gwkit_resnet", "gwkit_cqt")
+RUNS = ("course_cnn", "gwkit_cnn", "gwkit_resnet", "gwkit_cqt", "gwkit_resnet_phys")
 
 
 def test_every_reference_run_ships_weights_and_its_oof_file():
@@ -49,14 +49,17 @@ def test_predict_finds_the_shipped_folds():
 
 
 def test_shipped_models_detect_loud_signals(small_bank):
-    """On fresh engine samples at SNR 15 (channel 0 only) every shipped fold separates
-    signals from noise; an untrained or mis-loaded model sits near AUC 0.5."""
-    sampler = Sampler(small_bank, np.arange(len(small_bank)), mode="competition")
-    fixed = make_fixed_set(sampler, 64, snrs=(15.0,), seed=11)
+    """On fresh engine samples at SNR 15 in each model's own mode (competition: channel 0
+    only; physical: both detectors) every shipped fold separates signals from noise; an
+    untrained or mis-loaded model sits near AUC 0.5."""
+    fixed = {mode: make_fixed_set(Sampler(small_bank, np.arange(len(small_bank)), mode=mode),
+                                  64, snrs=(15.0,), seed=11)
+             for mode in ("competition", "physical")}
     for path in SHIPPED:
-        model, _ = load_checkpoint(path)
-        logit = predict_logits(model, fixed.x, [(1.0, False)], 32, torch.device("cpu"))
-        assert roc_auc(fixed.y, logit) > 0.9, path
+        model, checkpoint = load_checkpoint(path)
+        rows = fixed[checkpoint["config"].get("mode", "competition")]
+        logit = predict_logits(model, rows.x, [(1.0, False)], 32, torch.device("cpu"))
+        assert roc_auc(rows.y, logit) > 0.9, path
 
 
 def test_the_hybrid_ships_with_its_filter_bank():

@@ -67,7 +67,16 @@ def test_renames_follow_the_given_order_and_stop_at_a_failure(tmp_path, monkeypa
     assert _files(tmp_path) == {"a.csv": "new a.csv", "b.npz": "old b.npz", "c.json": "old c.json"}
 
 
-def test_ctrl_c_during_the_renames_waits_until_they_are_done(tmp_path, monkeypatch):
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler, also where pytest was started with SIGINT ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_during_the_renames_waits_until_they_are_done(tmp_path, monkeypatch,
+                                                             python_sigint):
     targets = _old_set(tmp_path)
     real_replace = os.replace
 

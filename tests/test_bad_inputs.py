@@ -143,6 +143,9 @@ CASES: list[Case] = [
          lambda d: (train_preset(d), write(d / "rows.txt", "0,1\n"))),
     Case("train-time-shift-without-train-data", (*TRAIN, "--set", "time_shift_p=0.5"),
          "time_shift_p and engine_fraction need train_data", train_preset),
+    Case("evaluate-cache-is-a-file",
+         (*EVALUATE, "--matched-filter", "--data", "test.npy", "--labels", "labels.csv"),
+         "cache: cannot write there (it is a file", lambda d: (labelled_npy(d), write(d / "cache", "x"))),
     # usage errors (text where a number belongs, unknown options): one line, exit 2
     Case("train-epochs-text", (*TRAIN, "--epochs", "x"), "--epochs: invalid int value: 'x'",
          train_preset, returncode=2),

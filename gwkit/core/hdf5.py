@@ -18,7 +18,7 @@ from typing import Any
 
 from gwkit.core.errors import DataError
 
-__all__ = ["attribute", "check_self_contained", "open_hdf5"]
+__all__ = ["attribute", "check_format", "check_self_contained", "open_hdf5"]
 
 
 def open_hdf5(path: str | os.PathLike, mode: str = "r") -> Any:
@@ -106,3 +106,16 @@ def attribute(obj: Any, key: str, kind: type, path: str | os.PathLike) -> Any:
         return kind(value)
     what = {int: "a whole number", float: "a finite number", str: "text"}[kind]
     raise DataError(f"{path}: attribute {key}{where} is {value!r}, expected {what}")
+
+
+def check_format(f: Any, key: str, version: int, path: str | os.PathLike, what: str,
+                 error: type[Exception] = DataError) -> None:
+    """``error`` naming the file unless its root attribute ``key`` is format ``version`` of
+    ``what`` (a gwkit file of another kind, or of another version, is not read)."""
+    found = f.attrs.get(key)
+    try:
+        same = found is not None and int(found) == version
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise error(f"{path}: not {what} (format {version}), found format {found}")

@@ -58,7 +58,7 @@ import pandas as pd
 import torch
 
 from gwkit.core.fileio import atomic_path
-from gwkit.core.hdf5 import open_hdf5
+from gwkit.core.hdf5 import check_format, open_hdf5
 from gwkit.data.columns import check_labels, upgrade_labelled
 from gwkit.data.competition import (
     HDF5_FORMAT,
@@ -223,10 +223,7 @@ def _open_hdf5(path: Path) -> TrainingFile:
 
     try:
         with open_hdf5(path) as f:
-            fmt = f.attrs.get("gwkit_format")
-            if fmt is None or int(fmt) != HDF5_FORMAT:
-                raise DataError(f"{path}: expected a gwkit HDF5 file (attribute gwkit_format "
-                                f"{HDF5_FORMAT}), found {fmt}")
+            check_format(f, "gwkit_format", HDF5_FORMAT, path, "a gwkit HDF5 set")
             if "x" not in f:
                 raise DataError(f"{path}: expected dataset 'x', found {sorted(f.keys())}")
             x = f["x"]

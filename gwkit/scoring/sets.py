@@ -55,7 +55,10 @@ def matched_filter_scores(x, *, filter_bank: str | None, mode: str, batch: int =
         if not path.is_file():
             raise LabelledSetError(f"filter bank {path} does not exist")
     else:
-        path = cached_filter_bank(cache_dir, workers=workers, progress=True)
+        try:
+            path = cached_filter_bank(cache_dir, workers=workers, progress=True)
+        except OSError as exc:  # the cache folder, checked before the bank is built
+            raise LabelledSetError(f"filter bank cache {exc}") from None
     t0 = time.perf_counter()
     try:
         features = matched_filter_features(path, x, mode=mode, device=device, batch=batch,

@@ -61,8 +61,8 @@ from pathlib import Path
 import numpy as np
 
 from gwkit.core.errors import DataError
-from gwkit.core.fileio import atomic_path
-from gwkit.core.hdf5 import attribute, open_hdf5
+from gwkit.core.fileio import atomic_path, check_writable
+from gwkit.core.hdf5 import attribute, check_format, open_hdf5
 from gwkit.sim.mf_features import filter_spectra, output_grid
 from gwkit.sim.parallel import ignore_sigint, process_map
 from gwkit.sim.recipe import MassPrior, Mode, Recipe
@@ -343,6 +343,7 @@ class TemplateBank(BinaryMasses):
         path = Path(path)
         if path.is_file():
             return cls.load(path), path
+        check_writable(path)  # before minutes of building, not after
         bank = cls.build(n, min_match=min_match, seed=seed, patience=patience,
                          workers=workers, progress=progress)
         return bank, bank.save(path)
@@ -376,10 +377,7 @@ class TemplateBank(BinaryMasses):
         path = Path(path)
         try:
             with open_hdf5(path) as f:
-                fmt = f.attrs.get("gwkit_template_bank")
-                if fmt is None or int(fmt) != BANK_FORMAT:
-                    raise DataError(f"{path}: not a gwkit template bank (format {BANK_FORMAT}), "
-                                    f"found format {fmt}")
+                check_format(f, "gwkit_template_bank", BANK_FORMAT, path, "a gwkit template bank")
                 num = {k: attribute(f, k, float, path) for k in
                        ("sample_rate", "psd_flow", "f_lower", "m_min", "m_total_max")}
                 whole = {k: attribute(f, k, int, path) for k in
@@ -567,9 +565,11 @@ def cached_filter_bank(cache_dir: str | os.PathLike = "cache", *, min_match: flo
     :meth:`TemplateBank.cached` (``min_match``, ``seed``), compressed and
     weighted by :func:`build_filter_bank`.
     """
+    check_writable(cache_dir, folder=True)  # a cache that is a file fails here, at once
     bank, path = TemplateBank.cached(cache_dir=cache_dir, min_match=min_match, seed=seed,
                                      workers=workers, progress=progress)
     target = Path(cache_dir) / f"filter_bank_{path.stem}.h5"
     if not target.is_file():
+        check_writable(target)
         build_filter_bank(bank, workers=workers, progress=progress).save(target)
     return target

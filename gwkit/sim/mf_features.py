@@ -67,7 +67,7 @@ from tqdm.auto import tqdm
 
 from gwkit.core.errors import DataError, GwkitError
 from gwkit.core.fileio import atomic_path
-from gwkit.core.hdf5 import attribute, open_hdf5
+from gwkit.core.hdf5 import attribute, check_format, open_hdf5
 from gwkit.sim.recipe import NSAMPLES, PEAK_RANGE, SAMPLE_RATE, Mode
 from gwkit.sim.waveforms import BinaryMasses
 
@@ -248,10 +248,8 @@ class FilterBank(BinaryMasses):
             raise FilterBankError(f"{path}: no such filter bank file")
         try:
             with open_hdf5(path) as f:
-                fmt = f.attrs.get("gwkit_filter_bank")
-                if fmt is None or int(fmt) != FILTER_BANK_FORMAT:
-                    raise FilterBankError(f"{path}: not a gwkit filter bank (format "
-                                          f"{FILTER_BANK_FORMAT}), found format {fmt}")
+                check_format(f, "gwkit_filter_bank", FILTER_BANK_FORMAT, path,
+                             "a gwkit filter bank", FilterBankError)
                 a = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
                 coefficients = f["coefficients"][()] if "coefficients" in f else None
                 whole = {k: attribute(f, k, int, path)

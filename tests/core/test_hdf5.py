@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gwkit.core.errors import DataError
-from gwkit.core.hdf5 import open_hdf5
+from gwkit.core.hdf5 import check_format, open_hdf5
 
 
 @pytest.fixture
@@ -86,3 +86,19 @@ def test_external_links_are_refused_at_any_depth(tmp_path):
     with pytest.raises(DataError, match=rf"{path}: /a/b/c is an external link to {source}:/x"):
         open_hdf5(path)
     assert _open_files() == 0
+
+
+@pytest.mark.parametrize("found", [None, 1, "x", 3.0])
+def test_a_file_of_another_kind_or_version_is_refused_naming_it(tmp_path, found):
+    path = tmp_path / "bank.h5"
+    with h5py.File(path, "w") as f:
+        if found is not None:
+            f.attrs["gwkit_filter_bank"] = found
+    with open_hdf5(path) as f:
+        with pytest.raises(DataError, match=rf"bank.h5: not a filter bank \(format 2\), found "
+                                            rf"format {found}"):
+            check_format(f, "gwkit_filter_bank", 2, path, "a filter bank")
+    with h5py.File(path, "w") as f:
+        f.attrs["gwkit_filter_bank"] = 2
+    with open_hdf5(path) as f:
+        check_format(f, "gwkit_filter_bank", 2, path, "a filter bank")

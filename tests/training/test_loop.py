@@ -1,8 +1,9 @@
-"""gwkit.training.loop: model selection by ``select_metric``, early stopping, resuming across
-that setting, and the GPU recipe's compiled and bf16 training steps run on the CPU.
+"""gwkit.training.loop: model selection by ``select_metric``, early stopping, ``--resume``'s
+checks of ``last.pt`` before loading it, and the GPU recipe's compiled and bf16 training
+steps run on the CPU.
 
-(``--resume``'s checks of a corrupt ``last.pt`` are ``tests/training/test_loop_resume.py``;
-the loop end to end is ``tests/test_train.py``.)
+(The loop end to end is ``tests/test_train.py``; corrupt files through the command line
+are ``tests/test_bad_inputs_plausibility.py``.)
 """
 
 from __future__ import annotations
@@ -116,6 +117,42 @@ def _last_pt(tmp_path, **settings):
         select_metric=cfg.select_metric, best_score=0.5, best_epoch=1, bad_epochs=0,
         stopped=False, history=[{"epoch": 1}], rng=rng, world_size=1)
     return cfg, path
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.99])
+def test_a_real_training_state_passes_and_restores(tmp_path, ema):
+    cfg, path = _last_pt(tmp_path, ema=ema)
+    check_resumable(cfg, path)
+    learner = make_learner(cfg, Dist(), CPU)
+    progress = restore(path, learner, torch.Generator(), Dist(), CPU)
+    assert (progress.step, progress.epoch, progress.history) == (1, 1, [{"epoch": 1}])
+    saved = torch.load(path, weights_only=True)["state_dict"]
+    for key, value in learner.model.state_dict().items():
+        torch.testing.assert_close(value, saved[key])
+
+
+def _corrupt(path, change) -> None:
+    state = torch.load(path, weights_only=True)
+    change(state)
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["rng"].update(engine=[]), r"its engine RNG states are not a list of 1"),
+    (lambda s: s["rng"].update(torch=["state"]), r"the torch RNG state of process 0 is not a "),
+    (lambda s: s["ema"].clear(), r"its EMA weights do not fit this resnet1d_tiny"),
+    (lambda s: s.update(best_score=float("nan")), r"best_score is nan, expected a number"),
+    (lambda s: s.update(stopped="no"), r"stopped is 'no', expected true or false"),
+    (lambda s: s.update(epoch=1.5), r"epoch is 1\.5, expected a whole number >= 0"),
+])
+def test_a_corrupt_training_state_is_refused_before_loading(tmp_path, change, message):
+    cfg, path = _last_pt(tmp_path, ema=0.99)
+    _corrupt(path, change)
+    before = path.read_bytes()
+    with pytest.raises(RunError, match=rf"^{path}: cannot resume from it: {message}.*; delete it "
+                                       r"and pass --resume to restart the fold from scratch"):
+        check_resumable(cfg, path)
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize("was, now", [("pauc", "auc"), ("auc", "pauc")])

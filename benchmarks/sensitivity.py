@@ -11,7 +11,14 @@ and per-SNR AUC (each SNR's signals against all noise rows) as a table, one colu
 then every column's AUC minus ``--pair-with``'s (default ``mf_bayes``) on the
 same rows with the 95% CI of that difference (a grouped paired bootstrap:
 :func:`gwkit.scoring.report.bootstrap_auc_difference`), and each scorer's
-inference seconds per 1,200 rows, all measured in the same run. A full report
+inference seconds per 1,200 rows, all measured in the same run. In physical
+mode the matched filter adds ``mf_bayes_delay`` (the L1 - H1 delay
+marginalised too: pair with it), ``mf_bayes_h1`` and ``mf_bayes_l1`` (one
+detector each) and, with ``--coherent``, ``mf_bayes_coherent``
+(:mod:`gwkit.sim.mf_features`). In competition mode ``--amplitude`` adds
+``mf_bayes_amplitude``: ``mf_bayes`` with the amplitude and phase marginalised
+over the recipe's own prior instead of maximised (the exact Bayes factor up to
+the bank's templates: how far ``mf_bayes`` is from the bound). A full report
 (plots, ``summary.md``) lands in ``--out``. Without ``--filter-bank`` or a run
 holding a stacker, the matched filter's bank is built with LALSuite first
 (about 9 minutes, once).
@@ -72,6 +79,19 @@ from gwkit.sim.generator import simulate_competition
 from gwkit.sim.matched_filter import cached_filter_bank
 from gwkit.sim.mf_features import FilterBank
 from gwkit.sim.recipe import COMPETITION_SNRS, Recipe
+from gwkit.sim.signal_prior import competition_amplitudes
+
+#: physical mode's extra matched-filter columns: (column, feature, description)
+PHYSICAL_COLUMNS = (
+    ("mf_bayes_delay", "mf_lse_delay", "matched filter, log Bayes factor over templates, time "
+     "and the L1 - H1 delay (isotropic sky), phase and amplitude per detector"),
+    ("mf_bayes_coherent", "mf_lse_coherent", "matched filter, coherent two-detector log Bayes "
+     "factor (Gaussian sky/polarisation/inclination response prior per delay)"),
+    ("mf_bayes_h1", "mf_lse_h1", "matched filter, H1 alone, log Bayes factor over templates and "
+     "time"),
+    ("mf_bayes_l1", "mf_lse_l1", "matched filter, L1 alone, log Bayes factor over templates and "
+     "time"),
+)
 
 
 def dataset(cache: Path, *, mode: str, seed: int, per_snr: int, nnoise: int, workers: int) -> tuple[Path, float]:
@@ -182,10 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("reports") / "sensitivity")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--pair-with", default="mf_bayes",
-                   help="the set every other one is paired with (AUC difference, paired CI)")
+                   help="the set every other one is paired with (AUC difference, paired CI); "
+                        "physical mode: mf_bayes_delay is the marginalised two-detector one")
+    p.add_argument("--coherent", action="store_true",
+                   help="physical mode: also the coherent two-detector column mf_bayes_coherent "
+                        "(about 1.5x the filter's CPU time)")
+    p.add_argument("--amplitude", action="store_true",
+                   help="competition mode: also mf_bayes_amplitude, the amplitude- and "
+                        "phase-marginalised Bayes factor of the recipe's SNR prior")
     args = p.parse_args(argv)
     if args.no_mf and not args.runs:
         raise SystemExit("sensitivity: nothing to score (give --runs or drop --no-mf)")
+    if args.amplitude and args.mode != "competition":
+        raise SystemExit("sensitivity: --amplitude is a competition-mode column (physical mode: "
+                         "--coherent)")
     device = pick_device(args.device)
 
     seconds: dict[str, float] = {}
@@ -220,7 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         bank_path = filter_bank(args, stackers)
         seconds["bank"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        mf = matched_filter_features(bank_path, x, mode=args.mode, device=device, progress=True)
+        coherent = args.coherent or any(
+            "mf_lse_coherent" in Stacker.load(s).features for s in stackers.values())
+        amplitudes = competition_amplitudes() if args.amplitude else None
+        mf = matched_filter_features(bank_path, x, mode=args.mode, device=device, progress=True,
+                                     coherent=coherent, amplitudes=amplitudes)
         seconds["matched_filter"] = time.perf_counter() - t0
         per_1200["matched_filter"] = seconds["matched_filter"] * 1200 / len(labels)
         bank = FilterBank.load(bank_path)
@@ -238,7 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         add("matched_filter", mf["mf_snr"], f"matched filter, peak SNR, {bank_info['templates']} "
             f"templates ({bank_info['path']})")
         add("mf_bayes", mf["mf_lse_time"], "matched filter, log Bayes factor over templates "
-            "(prior weights) and time")
+            "(prior weights) and time" + ("; L1 shift maximised" if args.mode == "physical" else ""))
+        for name, feature, what in PHYSICAL_COLUMNS:
+            if feature in mf:
+                add(name, mf[feature], what)
+        if "mf_lse_amplitude" in mf:
+            add("mf_bayes_amplitude", mf["mf_lse_amplitude"], "matched filter, log Bayes factor "
+                "over templates, time, phase and the recipe's amplitude prior (12 SNRs x the "
+                "channel-0 share of an isotropic sky)")
 
     t0 = time.perf_counter()
     report = write_report(sets, args.out, n_boot=args.bootstrap,

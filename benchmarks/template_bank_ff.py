@@ -33,10 +33,10 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gwkit.sim.competition_whitening import competition_whiten
 from gwkit.sim.generator import draw_source, project
 from gwkit.sim.matched_filter import TemplateBank, fitting_factor
 from gwkit.sim.recipe import Recipe
-from gwkit.sim.whiten import whiten
 
 PERCENTILES = (1, 5, 10, 25, 50)
 
@@ -46,7 +46,7 @@ def _injection(args: tuple[int, int, Recipe]) -> tuple[np.ndarray, dict]:
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
     source = draw_source(rng, recipe)
     proj = project(source, recipe)
-    white = whiten(proj.strain[0], recipe.psd, recipe.sample_rate)
+    white = competition_whiten(proj.strain[0], recipe.psd, recipe.sample_rate)
     return white.astype(np.float64), {"m1": source.m1, "m2": source.m2,
                                       "peak_index": source.peak_index}
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gwkit.core.cli import CommandParser, run_main
+from gwkit.core.cli import DEVICE_HELP, CommandParser, run_main
 from gwkit.core.errors import GwkitError
 from gwkit.core.fileio import atomic_write, check_writable
 from gwkit.core.outputs import check_outputs
@@ -110,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="test-time augmentation of --runs: flip (sign), all (+ detector swap in "
                         "physical mode); default none")
     p.add_argument("--batch-size", type=int, default=64, help="rows per forward pass of --runs")
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--workers", type=int, default=1, help="processes for a bank build")
     p.add_argument("--no-plots", action="store_true", help="write report.json and summary.md only")
     return p
@@ -153,8 +153,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise EvaluateError(str(exc)) from None
 
 
+#: a score set computed here, by name: its scores and extra columns of ``scores_<name>.csv``
+Computed = dict[str, tuple[np.ndarray, dict]]
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     """The report of ``args``' score sets (checks first, then scoring, then writing)."""
+    _check_args(args)
+    names = list(args.names) if args.names else []
+    labels = load_labels(args.labels) if args.labels else None
+    x = data_labels = None
+    attrs: dict = {}
+    if args.data:
+        x, data_labels, attrs = open_data(args.data)
+        if "label" not in data_labels:
+            raise EvaluateError(f"{args.data} has no labels")
+    sets = _csv_sets(args, names, labels, data_labels)
+
+    computed: Computed = {}
+    data_mode = attrs.get("mode")
+    from gwkit.core.devices import pick_device, set_cpu_threads
+
+    device = str(pick_device(args.device))
+    if args.runs or args.matched_filter:
+        print(f"device {device}; {set_cpu_threads()}", flush=True)
+    stackers: dict[str, Path] = {}
+    if args.runs:
+        run_sets, run_computed, stackers = _run_sets(args, names, x, data_labels, data_mode,
+                                                     device)
+        sets += run_sets
+        computed |= run_computed
+    if args.matched_filter:
+        mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical")
+                                else "competition")
+        mf_sets, mf_computed = _matched_filter_sets(args, x, data_labels, mode, device, stackers)
+        sets += mf_sets
+        computed |= mf_computed
+    _write(args, sets, computed, data_labels)
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """EvaluateError naming the first option that cannot work, before any reading or scoring."""
     if not (args.scores or args.runs or args.matched_filter):
         raise EvaluateError("nothing to evaluate: give --scores, --runs or --matched-filter")
     if (args.runs or args.matched_filter) and not args.data:
@@ -171,76 +211,83 @@ def _evaluate(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise EvaluateError(f"--out {exc}") from None
 
-    sets: list[ScoreSet] = []
-    names = list(args.names) if args.names else []
-    labels = load_labels(args.labels) if args.labels else None
-    x = data_labels = None
-    attrs: dict = {}
-    if args.data:
-        x, data_labels, attrs = open_data(args.data)
-        if "label" not in data_labels:
-            raise EvaluateError(f"{args.data} has no labels")
+
+def _csv_sets(args: argparse.Namespace, names: list[str], labels: pd.DataFrame | None,
+              data_labels: pd.DataFrame | None) -> list[ScoreSet]:
+    """The ``--scores`` CSVs, labelled by ``labels`` (``--labels``), else by themselves, else
+    by ``data_labels`` (``--data``)."""
+    sets = []
     for i, csv in enumerate(args.scores):
         name = names[i] if names else _default_name(Path(csv))
-        join = labels if labels is not None else None
+        join = labels
         if join is None and data_labels is not None:
             head = read_table(Path(csv), "scores", nrows=0).columns
             carries_labels = {"label", "target"} & set(head) and {"score", "logit"} & set(head)
             join = None if carries_labels else data_labels
         sets.append(load_scores(csv, name=name, labels=join, score_column=args.score_column))
+    return sets
 
-    computed: dict[str, tuple[np.ndarray, dict]] = {}
-    data_mode = attrs.get("mode")
-    mode = args.mf_mode or (data_mode if data_mode in ("competition", "physical") else "competition")
-    from gwkit.core.devices import pick_device, set_cpu_threads
 
-    device = str(pick_device(args.device))
-    if args.runs or args.matched_filter:
-        print(f"device {device}; {set_cpu_threads()}", flush=True)
-    stackers: dict[str, Path] = {}
-    if args.runs:
-        from gwkit.scoring.inference import find_checkpoints
-        from gwkit.scoring.stack import StackError, find_stacker, stacked_logits
+def _run_sets(args: argparse.Namespace, names: list[str], x, data_labels: pd.DataFrame,
+              data_mode: str | None, device: str,
+              ) -> tuple[list[ScoreSet], Computed, dict[str, Path]]:
+    """Each ``--runs`` run's fold ensemble on ``--data``, then the hybrids of the runs with a
+    stacker: the score sets, the same computed, and the stackers used by run."""
+    from gwkit.scoring.inference import find_checkpoints
+    from gwkit.scoring.stack import find_stacker, stacked_logits
 
-        scores = run_score_sets(args.runs, x, data_mode=data_mode, ensemble=args.ensemble,
+    scores = run_score_sets(args.runs, x, data_mode=data_mode, ensemble=args.ensemble,
                             batch_size=args.batch_size, device=args.device, tta=args.tta)
-        run_dirs = {ck.run: ck.run_dir for ck in find_checkpoints(args.runs)}
-        names_of = {}
-        for j, (run, score) in enumerate(scores.items()):
-            name = names[len(args.scores) + j] if names and len(args.scores) + j < len(names) else run
-            names_of[run] = name
-            computed[name] = (score, {})
-            sets.append(score_set(name, data_labels, score,
-                                         f"{run}: folds on {args.data} ({args.ensemble})"))
-            if args.stack and (path := find_stacker(run_dirs[run])) is not None:
-                stackers[run] = path
-        if stackers and args.ensemble == "rank":
-            raise EvaluateError("--ensemble rank gives ranks, not logits: a stacker needs logits")
-        try:
-            hybrid = stacked_logits(stackers, scores, x, device=device,
-                                    batch=max(1, args.batch_size // 2), progress=True)
-        except StackError as exc:
-            raise EvaluateError(str(exc)) from None
-        for run, score in hybrid.items():
-            name = f"{names_of[run]}+mf"
-            computed[name] = (score, {})
-            sets.append(score_set(name, data_labels, score,
-                                         f"{run}: hybrid ({stackers[run]}) on {args.data}"))
-    if args.matched_filter:
-        from gwkit.scoring.stack import stacker_bank
+    run_dirs = {ck.run: ck.run_dir for ck in find_checkpoints(args.runs)}
+    sets: list[ScoreSet] = []
+    computed: Computed = {}
+    names_of, stackers = {}, {}
+    for j, (run, score) in enumerate(scores.items()):
+        k = len(args.scores) + j
+        names_of[run] = name = names[k] if names and k < len(names) else run
+        computed[name] = (score, {})
+        sets.append(score_set(name, data_labels, score,
+                              f"{run}: folds on {args.data} ({args.ensemble})"))
+        if args.stack and (path := find_stacker(run_dirs[run])) is not None:
+            stackers[run] = path
+    if stackers and args.ensemble == "rank":
+        raise EvaluateError("--ensemble rank gives ranks, not logits: a stacker needs logits")
+    hybrid = stacked_logits(stackers, scores, x, device=device,
+                            batch=max(1, args.batch_size // 2), progress=True)
+    for run, score in hybrid.items():
+        name = f"{names_of[run]}+mf"
+        computed[name] = (score, {})
+        sets.append(score_set(name, data_labels, score,
+                              f"{run}: hybrid ({stackers[run]}) on {args.data}"))
+    return sets, computed, stackers
 
-        bank = args.filter_bank or stacker_bank(stackers)
-        feats, bank_path = matched_filter_scores(
-            x, filter_bank=bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
-            workers=args.workers)
-        where = {"template": feats["mf_template"].astype(int), "mf_time": feats["mf_time"]}
-        for name, key, what in (("matched_filter", "mf_snr", "peak SNR"),
-                                ("mf_bayes", "mf_lse_time", "log Bayes factor")):
-            computed[name] = (feats[key], where)
-            sets.append(score_set(name, data_labels, feats[key],
-                                         f"matched filter ({what}) on {args.data} ({mode} mode, "
-                                         f"filter bank {bank_path})"))
 
+def _matched_filter_sets(args: argparse.Namespace, x, data_labels: pd.DataFrame, mode: str,
+                         device: str, stackers: dict[str, Path],
+                         ) -> tuple[list[ScoreSet], Computed]:
+    """The matched filter's peak SNR and log Bayes factor on ``--data`` (score sets, and the
+    same computed); its filter bank is ``--filter-bank``, else a stacker's, else cached."""
+    from gwkit.scoring.stack import stacker_bank
+
+    bank = args.filter_bank or stacker_bank(stackers)
+    feats, bank_path = matched_filter_scores(
+        x, filter_bank=bank, mode=mode, batch=max(1, args.batch_size // 2), device=device,
+        workers=args.workers)
+    where = {"template": feats["mf_template"].astype(int), "mf_time": feats["mf_time"]}
+    sets: list[ScoreSet] = []
+    computed: Computed = {}
+    for name, key, what in (("matched_filter", "mf_snr", "peak SNR"),
+                            ("mf_bayes", "mf_lse_time", "log Bayes factor")):
+        computed[name] = (feats[key], where)
+        sets.append(score_set(name, data_labels, feats[key],
+                              f"matched filter ({what}) on {args.data} ({mode} mode, "
+                              f"filter bank {bank_path})"))
+    return sets, computed
+
+
+def _write(args: argparse.Namespace, sets: list[ScoreSet], computed: Computed,
+           data_labels: pd.DataFrame | None) -> None:
+    """The report of ``sets`` and the scores of the sets computed here, in the report folder."""
     files = [slug(st.name) for st in sets]
     twice = next((st.name for st, f in zip(sets, files) if files.count(f) > 1), None)
     if twice is not None:
@@ -249,12 +296,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = _report_folder(args.out, sets[0].name)
     report = write_report(sets, out, target_fpr=args.fpr, fprs=FPRS, n_boot=args.bootstrap,
                           seed=args.seed, plots=not args.no_plots,
-                          extra={"data": args.data, "labels": args.labels} if args.data or args.labels else None)
+                          extra={"data": args.data, "labels": args.labels}
+                          if args.data or args.labels else None)
     for name, (score, extra) in computed.items():
         _write_scores(out / f"scores_{slug(name)}.csv", data_labels, score, **extra)
     print((out / "summary.md").read_text())
     print(f"wrote {out}/report.json, summary.md and {len(report['plots'])} plot(s)")
-    return 0
 
 
 if __name__ == "__main__":

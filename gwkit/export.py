@@ -28,8 +28,8 @@ from pathlib import Path
 from gwkit.core.cli import CommandParser, run_main
 from gwkit.core.errors import GwkitError
 from gwkit.core.fileio import check_writable
-from gwkit.scoring.exported import FORMATS, SUFFIXES, contract_path, export_runs
-from gwkit.scoring.inference import find_checkpoints, one_line
+from gwkit.scoring.exported import FORMATS, SUFFIXES, export_runs
+from gwkit.scoring.inference import contract_path, find_checkpoints, one_line
 
 __all__ = ["main"]
 

@@ -142,7 +142,8 @@ def _fit(args: argparse.Namespace) -> int:
 
         print(f"hybrid of {run} ({mode} mode); {set_cpu_threads()}", flush=True)
         bank = _filter_bank(args, run)
-        table = held_out_table(run, bank, mode, args.device)  # a bad bank fails here
+        table = held_out_table(run, bank, mode, args.device,  # a bad bank fails here
+                               coherent="mf_lse_coherent" in args.features)
         stacker, oof, choice = fit_best_stacker(
             table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
             args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())

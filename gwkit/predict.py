@@ -44,7 +44,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gwkit.core.cli import CommandParser, run_main
+from gwkit.core.cli import DEVICE_HELP, CommandParser, run_main
 from gwkit.core.devices import DeviceError, pick_device, set_cpu_threads
 from gwkit.core.outputs import check_outputs
 from gwkit.data.duplicates import resolve_duplicates
@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stack", dest="stack", action="store_false",
                    help="ignore the runs' stacker.json: network logits only")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--out", default=None,
                    help="submission CSV (default: submissions/submission.csv; on Kaggle "
                         "/kaggle/working/submission.csv)")

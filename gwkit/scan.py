@@ -20,7 +20,11 @@ Steps:
    (:mod:`gwkit.strain.triggers`).
 5. Background. ``slides`` (physical-mode models, both detectors carry signal):
    channel 1 is shifted circularly by ``k * --slide-step`` seconds (k = 1, 2, ...,
-   far more than the 10 ms light travel time) and rescanned. ``offsource``
+   far more than the 10 ms light travel time; the last slide stays a step from a
+   whole turn) and rescanned. A step up to 10 ms is refused; one shorter than
+   ``MIN_HONEST_SLIDE_S`` (0.21 s: light travel time + the model's 0.2 s plateau)
+   is warned about, since neighbouring slides then show the model nearly the
+   same data. ``offsource``
    (competition-mode models, which look at channel 0 only, so a time slide would
    rescan the same channel-0 data): the zero-lag windows themselves. Either way,
    windows whose data (in either channel) come within ``--exclude`` seconds of
@@ -48,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from gwkit.core.cli import CommandParser, nonfinite_option, run_main
+from gwkit.core.cli import DEVICE_HELP, CommandParser, nonfinite_option, run_main
 from gwkit.core.outputs import check_outputs
 from gwkit.strain.gwosc import (
     DEFAULT_DQ_FLAGS,
@@ -58,6 +62,7 @@ from gwkit.strain.gwosc import (
 )
 from gwkit.strain.search import (
     DEFAULT_CHANNELS,
+    MIN_HONEST_SLIDE_S,
     SAMPLE_RATE,
     WINDOW,
     load_ensemble,
@@ -98,7 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: slides for physical-mode models, offsource for competition-mode")
     p.add_argument("--slides", type=int, default=None,
                    help="number of time slides (default: as many as fit)")
-    p.add_argument("--slide-step", type=float, default=1.0, help="s between time slides")
+    p.add_argument("--slide-step", type=float, default=1.0,
+                   help=f"s between time slides (more than the 10 ms light travel time; below "
+                        f"{MIN_HONEST_SLIDE_S:.2f} s, the light travel time plus a model's "
+                        "0.2 s plateau, neighbouring slides repeat each other: warned)")
     p.add_argument("--exclude", type=float, default=1.0,
                    help="s around the loudest trigger kept out of the background")
     p.add_argument("--reference-gps", type=float, default=None,
@@ -106,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dq-flags", default=",".join(DEFAULT_DQ_FLAGS),
                    help="data-quality flags that must be on throughout ('' for none)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda:0, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--seed", type=int, default=0, help="seed of the noise filling the empty band")
     p.add_argument("--no-plot", action="store_true")
     return p
@@ -123,6 +131,25 @@ def _order(series: list[StrainSeries], channels: str | None, mode: str) -> list[
         raise _fail(f"--channels {','.join(wanted)} does not match the files' detectors "
                     f"{','.join(by_ifo)}")
     return [by_ifo[ifo] for ifo in wanted]
+
+
+def _channels_from(args: argparse.Namespace, mode: str) -> str:
+    """Why the channels are in this order: the option, or the models' mode."""
+    if args.channels is not None:
+        return "--channels"
+    why = {"competition": "trained on the L1 projection in channel 0",
+           "physical": "both detectors, H1 first"}.get(mode, "")
+    return f"{mode}-mode order" + (f": {why}" if why else "")
+
+
+def _background_kind(args: argparse.Namespace, mode: str) -> str:
+    if args.background != "auto":
+        return args.background
+    return "slides" if mode == "physical" else "offsource"
+
+
+def _background_from(args: argparse.Namespace, mode: str) -> str:
+    return f"--background {args.background}" if args.background != "auto" else f"{mode} mode"
 
 
 def _far_text(rate: float, bound: bool, duration: float) -> str:
@@ -181,7 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
           + ", ".join(f"{ifo} {lv:.3f}" for ifo, lv in zip(white.ifos, white.level))
           + f" (1 = white); {nsec:g} s after cropping")
     print(f"models: {ensemble.describe()}, {ensemble.mode} mode; channels: "
-          + ", ".join(f"{c} = {ifo}" for c, ifo in enumerate(white.ifos)) + f"; device {device}")
+          + ", ".join(f"{c} = {ifo}" for c, ifo in enumerate(white.ifos))
+          + f" ({_channels_from(args, ensemble.mode)}); device {device}")
+    if _background_kind(args, ensemble.mode) == "slides" and args.slide_step < MIN_HONEST_SLIDE_S:
+        print(f"warning: --slide-step {args.slide_step:g} s is shorter than "
+              f"{MIN_HONEST_SLIDE_S:.2f} s (light travel time + the model's plateau): "
+              "neighbouring slides show the model nearly the same data, so the background "
+              "counts more seconds than it holds independent ones", file=sys.stderr)
     try:
         result = scan(ensemble, white, stride=args.stride, threshold=args.threshold,
                       cluster_window=args.cluster_window, background=args.background,
@@ -190,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise _fail(str(err)) from None
     elapsed = time.perf_counter() - tic
 
-    _print_result(args, result)
+    _print_result(args, result, white, ensemble.mode)
     summary = _summary(args, white, first, ensemble, result, elapsed)
     plot = None if args.no_plot else partial(plot_scan, white=white, result=result,
                                              reference=args.reference_gps,
@@ -200,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _print_result(args: argparse.Namespace, result) -> None:
+def _print_result(args: argparse.Namespace, result, white, mode: str) -> None:
     """The scan's lines: windows and triggers, the loudest trigger, its background and FAR."""
     loud = result.loudest
     print(f"scan: {result.times.size} windows of {WINDOW / SAMPLE_RATE:g} s every "
@@ -212,9 +245,15 @@ def _print_result(args: argparse.Namespace, result) -> None:
         line += f", {loud.time - args.reference_gps:+.3f} s from GPS {args.reference_gps}"
     print(line)
     nbg = result.background["score"].size
-    what = (f"{int(result.background['slide'].max())} time slides of {args.slide_step:g} s"
-            if result.background_kind == "slides" else "off-source zero-lag windows")
-    print(f"background: {what}, {nbg} windows = {result.background_duration:.1f} s; loudest "
+    if result.background_kind == "slides":
+        what = (f"{result.nslides} time slides ({_background_from(args, mode)}): channel 1 "
+                f"({white.ifos[1]}) shifted circularly by k x {result.slide_step:.4g} s, "
+                f"k = 1..{result.nslides}")
+    else:
+        why = ("" if args.background != "auto" else
+               ": its models look at channel 0 only, so a time slide would rescan the same data")
+        what = f"off-source zero-lag windows ({_background_from(args, mode)}{why})"
+    print(f"background: {what}; {nbg} windows = {result.background_duration:.1f} s; loudest "
           f"background window {result.background_max:.2f}; FAR of the loudest "
           f"{_far_text(result.far, result.far_is_bound, result.background_duration)}")
 
@@ -226,7 +265,7 @@ def _summary(args: argparse.Namespace, white, first: StrainSeries, ensemble, res
     nbg = result.background["score"].size
     summary = {
         "files": [str(p) for p in args.files],
-        "channels": list(white.ifos),
+        "channels": list(white.ifos), "channels_from": _channels_from(args, ensemble.mode),
         "gps_start": first.t0, "duration_s": first.duration,
         "whitening": {"fftlength_s": args.fftlength, "overlap_s": args.overlap,
                       "fduration_s": args.fduration, "band_hz": list(white.band),
@@ -236,10 +275,13 @@ def _summary(args: argparse.Namespace, white, first: StrainSeries, ensemble, res
         "loudest": asdict(loud),
         "reference_gps": args.reference_gps,
         "offset_s": None if args.reference_gps is None else loud.time - args.reference_gps,
-        "background": {"kind": result.background_kind, "windows": nbg,
-                       "duration_s": result.background_duration,
-                       "loudest_score": result.background_max,
-                       "exclude_s": args.exclude, "slide_step_s": args.slide_step},
+        "background": {"kind": result.background_kind,
+                       "kind_from": _background_from(args, ensemble.mode),
+                       "windows": nbg, "duration_s": result.background_duration,
+                       "loudest_score": result.background_max, "exclude_s": args.exclude,
+                       "slides": result.nslides, "slide_step_s": result.slide_step,
+                       "shifted_channel": (white.ifos[1] if result.background_kind == "slides"
+                                           else None)},
         "far_hz": result.far, "far_is_upper_bound": result.far_is_bound,
         "seconds": round(elapsed, 2),
     }

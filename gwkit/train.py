@@ -199,7 +199,7 @@ def _train(args: argparse.Namespace, cfg: TrainConfig,
                        prepare_data_folds(cfg, fixed, d) if fixed is not None else None)
         if d.is_main and fixed is not None:
             print(f"train_data: {len(fixed)} rows ({int(fixed.y.sum())} signals) in "
-                  f"{len(fixed.paths)} file(s), {int(fixed.group.max()) + 1} groups", flush=True)
+                  f"{len(fixed.paths)} file(s), {int(fixed.row_group.max()) + 1} groups", flush=True)
         run_config = Path(cfg.out_dir) / cfg.name / "config.yaml"
         if d.is_main and not run_config.is_file():
             save_config(cfg, run_config)

@@ -7,6 +7,8 @@ Usage (from the repository root)::
         --with-deps lalsuite --python-version 3.11 --platform manylinux2014_x86_64
     python kernels/build_dataset.py --out build/gwkit-weights --username YOU \\
         --slug gwkit-weights --no-wheel --weights weights/gwkit_resnet runs/baseline
+    python kernels/build_dataset.py --out build/kaggle-dataset --username YOU \
+        --with-deps lalsuite --preset gwkit_resnet_phys   # physical mode: GWKIT_NB_MODE=physical
 
 then ``kaggle datasets create -p build/kaggle-dataset --dir-mode zip`` (first time) or
 ``kaggle datasets version -p build/kaggle-dataset --dir-mode zip -m "..."``. The kaggle
@@ -28,6 +30,10 @@ What ends up in ``--out``:
   ``config.yaml``, ``oof.csv`` and its hybrid detector (``stacker.json`` and the filter
   bank ``mf_bank.h5``, which need no LALSuite) when present, a layout ``gwkit.predict
   --runs`` reads;
+* with ``--preset NAME``: the shipped weights that preset needs, as ``--weights`` packs
+  them: the folder of its ``init_from`` checkpoints (``gwkit_resnet_phys`` fine-tunes
+  ``weights/gwkit_resnet/fold{fold}.pt``, which the training notebook finds in its inputs)
+  and its own trained folds ``weights/<name>`` when they ship;
 * ``dataset-metadata.json``: ``{"title", "id": "<username>/<slug>", "licenses": [CC0-1.0]}``.
 
 Notebooks install with ``pip install --no-index --find-links /kaggle/input/<slug> gwkit``.
@@ -63,7 +69,7 @@ RUN_EXTRAS = ("config.yaml", "oof.csv", "stacker.json", "mf_bank.h5")
 FILTER_BANK = REPO / "weights" / "gwkit_resnet" / "mf_bank.h5"
 
 __all__ = ["build_wheel", "check_sources", "copy_weights", "download_deps", "main",
-           "write_metadata"]
+           "preset_weights", "write_metadata"]
 
 
 def _run(cmd: list[str]) -> None:
@@ -225,6 +231,33 @@ def check_sources(out: Path, runs: Sequence[str | os.PathLike]) -> None:
             )
 
 
+def preset_weights(name: str, repo: Path = REPO) -> list[Path]:
+    """The shipped weight folders preset ``name`` needs on Kaggle: the folder of its
+    ``init_from`` checkpoints (to train it there) and ``weights/<name>`` (its trained folds,
+    to predict or scan), those it has; SystemExit (one line) when it has neither."""
+    from gwkit.training.config import ConfigError, load_preset
+
+    try:
+        cfg = load_preset(name)
+    except ConfigError as exc:
+        raise SystemExit(f"build_dataset: --preset {name}: {exc}") from None
+    folders = []
+    if cfg.init_from:
+        start = Path(cfg.init_from.replace("{fold}", "0"))
+        start = start if start.is_absolute() else repo / start
+        if not start.is_file():
+            raise SystemExit(f"build_dataset: --preset {name}: its init_from {cfg.init_from} "
+                             f"is not in {repo} ({start} missing)")
+        folders.append(start.parent)
+    own = repo / "weights" / cfg.name
+    if own.is_dir():
+        folders.append(own)
+    if not folders:
+        raise SystemExit(f"build_dataset: --preset {name}: no init_from and no shipped "
+                         f"weights/{cfg.name}: nothing to pack (train it on Kaggle as it is)")
+    return folders
+
+
 def _swap_in(new: Path, dest: Path) -> None:
     """Replace folder ``dest`` by folder ``new`` (both on one file system)."""
     if not dest.exists():
@@ -290,6 +323,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default=None, help="dataset title (default: the slug, spaced)")
     p.add_argument("--weights", nargs="+", default=[], metavar="RUN_DIR",
                    help="gwkit.train run folders whose fold*/best.pt to include")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="also pack the shipped weights preset NAME needs: its init_from "
+                        "folder and weights/NAME (e.g. gwkit_resnet_phys, the physical mode: "
+                        "weights/gwkit_resnet and weights/gwkit_resnet_phys)")
     p.add_argument("--with-deps", nargs="+", default=[], metavar="PKG",
                    help="pip download these packages' wheels too (needs PyPI), e.g. lalsuite")
     p.add_argument("--python-version", default=None,
@@ -308,7 +345,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out)
-    check_sources(out, args.weights)  # before anything is written
+    weights = list(args.weights)
+    if args.preset is not None:
+        given = {Path(w).resolve() for w in weights}
+        weights += [w for w in preset_weights(args.preset) if w.resolve() not in given]
+    check_sources(out, weights)  # before anything is written
     try:
         check_writable(out, folder=True)
     except OSError as exc:
@@ -328,8 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.with_deps:
         download_deps(out, args.with_deps, python_version=args.python_version,
                       platform=args.platform)
-    if args.weights:
-        copy_weights(out, args.weights)
+    if weights:
+        copy_weights(out, weights)
     if args.username == PLACEHOLDER_USER:
         print(f"note: {meta} names {PLACEHOLDER_USER}; pass --username or edit it before upload")
     print(f"dataset folder ready: {out}\n"

@@ -20,6 +20,27 @@ def small_bank(tmp_path_factory):
     return load_bank(path)
 
 
+def _whitened_noise(n: int, seed: int | np.random.Generator) -> np.ndarray:
+    """(n, 2, N) float64 competition noise rows: the recipe's coloured noise, drawn row by row
+    from ``seed`` (a seed, or a generator it advances), whitened as the competition did.
+
+    Unit variance in the middle of each row, Tukey-tapered ends.
+    """
+    from gwkit.sim.competition_whitening import competition_whiten
+    from gwkit.sim.generator import coloured_noise
+    from gwkit.sim.recipe import Recipe
+
+    r, rng = Recipe(), np.random.default_rng(seed)  # a Generator is used as it is
+    return np.stack([competition_whiten(coloured_noise(rng, r.psd, r.nsamples, r.sample_rate),
+                                        r.psd, r.sample_rate) for _ in range(n)])
+
+
+@pytest.fixture(scope="session")
+def whitened_noise():
+    """:func:`_whitened_noise`: ``whitened_noise(n, seed)``, whitened competition noise rows."""
+    return _whitened_noise
+
+
 @pytest.fixture(scope="session")
 def heavy_template_bank():
     """At most 12 IMRPhenomD templates over heavy binaries (components 20-60, total < 80 Msun),

@@ -139,22 +139,16 @@ def test_cli_run_built_for_another_length_is_one_line(tmp_path):
     assert "\n" not in str(err.value) and not (tmp_path / "rep").exists()
 
 
-def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path):
+def test_cli_scores_runs_and_matched_filter_on_a_labelled_h5(tmp_path, whitened_noise):
     """End to end: a fold checkpoint and the matched filter score the same 12-row HDF5 set."""
     from gwkit.data import write_hdf5
     from gwkit.models import create_model, save_checkpoint
-    from gwkit.sim.generator import coloured_noise
     from gwkit.sim.matched_filter import TemplateBank
     from gwkit.sim.mf_features import FilterBank
-    from gwkit.sim.recipe import Recipe
-    from gwkit.sim.whiten import whiten
 
     bank = TemplateBank.build(1, min_match=None, seed=0)  # one template from the prior
     bank_path = FilterBank.from_templates(bank).save(tmp_path / "filters.h5")
-    rng = np.random.default_rng(0)
-    recipe = Recipe()
-    x = np.stack([whiten(coloured_noise(rng, recipe.psd, recipe.nsamples, recipe.sample_rate),
-                         recipe.psd) for _ in range(12)])
+    x = whitened_noise(12, seed=0)
     y = np.arange(12) % 2
     x[y == 1, 0] += 12 * np.roll(bank.templates[0].astype(np.float64), 200)
     params = pd.DataFrame({"waveform_id": np.where(y == 1, np.arange(12) // 2, -1)})

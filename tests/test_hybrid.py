@@ -26,15 +26,11 @@ from gwkit.sim.mf_features import MatchedFilter
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _rows(bank, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _rows(bank, whitened_noise, n: int, seed: int,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Whitened noise rows (n, 2, N), half with a bank template at SNR 5-12 in channel 0."""
-    from gwkit.sim.generator import coloured_noise
-    from gwkit.sim.whiten import whiten
-
     rng = np.random.default_rng(seed)
-    psd, r = bank.recipe.psd, bank.recipe
-    x = np.stack([whiten(coloured_noise(rng, psd, r.nsamples, r.sample_rate), psd)
-                  for _ in range(n)]).astype(np.float32)
+    x = whitened_noise(n, rng).astype(np.float32)
     y = (np.arange(n) % 2).astype(np.float32)
     snr = rng.uniform(5, 12, n)
     wid = np.where(y > 0, np.arange(n) // 4, -1)  # each waveform twice
@@ -44,7 +40,7 @@ def _rows(bank, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
 
 
 @pytest.fixture(scope="module")
-def hybrid_run(heavy_template_bank, tmp_path_factory) -> dict[str, Path]:
+def hybrid_run(heavy_template_bank, whitened_noise, tmp_path_factory) -> dict[str, Path]:
     """A one-fold run (an untrained network: its logits carry no information), its validation
     rows and OOF logits, a filter bank, and a labelled test.npy."""
     root = tmp_path_factory.mktemp("hybrid")
@@ -52,7 +48,7 @@ def hybrid_run(heavy_template_bank, tmp_path_factory) -> dict[str, Path]:
     torch.manual_seed(0)
     save_checkpoint(run / "fold0" / "best.pt", create_model("resnet1d_tiny"),
                     config={"mode": "competition"})
-    x, y, snr, wid = _rows(heavy_template_bank, 64, seed=1)
+    x, y, snr, wid = _rows(heavy_template_bank, whitened_noise, 64, seed=1)
     FixedSet(x, y, snr, wid, np.zeros((len(y), 2))).save(run / "fold0" / "val.h5")
     (ck,) = find_checkpoints([run])
     logit = predict_logits(load_detector(ck), x, [(1.0, False)], 32, "cpu")
@@ -60,7 +56,7 @@ def hybrid_run(heavy_template_bank, tmp_path_factory) -> dict[str, Path]:
                   "waveform_id": wid, "logit": logit, "fold": 0}).to_csv(
         run / "fold0" / "oof.csv", index=False)
     build_filter_bank(heavy_template_bank, n_draws=20).save(root / "bank.h5")
-    xt, yt, _, _ = _rows(heavy_template_bank, 32, seed=2)
+    xt, yt, _, _ = _rows(heavy_template_bank, whitened_noise, 32, seed=2)
     (root / "data").mkdir()
     np.save(root / "data" / "test.npy", xt[:, None].astype(np.float64))
     np.save(root / "labels.npy", yt)

@@ -152,9 +152,57 @@ def test_notebook_defaults_are_predicts(which, monkeypatch):
     assert settings["TTA"] in ("", "none") and settings["ENSEMBLE"] in ("", "logit")
     if which == "train":
         assert settings["HYBRID"] is True and settings["FILTER_BANK"] == ""
+        assert settings["MODE"] == "competition" and settings["PREDICT"] is True
         intro = nb.cells[0].source
         assert f"default preset `{settings['PRESET']}`" in intro
         assert "has not been timed on a GPU" in intro
+
+
+def test_mode_physical_trains_the_physical_preset_from_weights_in_the_inputs(tmp_path,
+                                                                             monkeypatch):
+    """One parameter: MODE physical trains gwkit_resnet_phys, whose init_from (the shipped
+    weights/gwkit_resnet folds) the notebook finds where ``build_dataset.py --preset`` put it."""
+    for var in [v for v in os.environ if v.startswith("GWKIT_NB_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("GWKIT_NB_MODE", "physical")
+    monkeypatch.chdir(tmp_path)  # as on Kaggle: no weights/ in the working folder
+    nb = nbformat.read(KERNEL_DIRS["train"] / _meta("train")["code_file"], as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    settings: dict = {}
+    exec(code[0], settings)
+    assert settings["PRESET"] == "gwkit_resnet_phys" and settings["RUN_NAME"] == "gwkit_resnet_phys"
+    assert settings["PREDICT"] is False and settings["HYBRID"] is True  # test.npy: competition data
+    inp = tmp_path / "input"
+    assert build_dataset.main(["--out", str(inp / "gwkit-wheels"), "--no-wheel", "--username",
+                               "ci", "--preset", "gwkit_resnet_phys"]) == 0
+    packed = inp / "gwkit-wheels" / "weights"
+    assert {p.name for p in packed.iterdir()} == {"gwkit_resnet", "gwkit_resnet_phys"}
+    assert {"fold0.pt", "fold1.pt", "config.yaml"} <= {p.name for p in (packed / "gwkit_resnet_phys").iterdir()}
+    train_cell = next(c for c in code if "train_args = [" in c)
+    assert "!" not in train_cell  # plain Python: the next cell runs gwkit.train
+    settings.update(Path=Path, INPUT=inp, RUNS_DIR=tmp_path / "runs",
+                    RUN_DIR=tmp_path / "runs" / settings["RUN_NAME"])
+    exec(train_cell, settings)
+    args = " ".join(settings["train_args"])
+    assert "--preset gwkit_resnet_phys" in args
+    assert "--set mode=physical --set val_mode=physical" in args
+    assert f"--set init_from={packed / 'gwkit_resnet'}/fold{{fold}}.pt" in args
+
+    # any preset in MODE physical; a preset whose init_from is in no input: one clear error
+    monkeypatch.setenv("GWKIT_NB_PRESET", "demo")
+    exec(code[0], settings)
+    exec(train_cell, settings)
+    assert "--preset demo" in " ".join(settings["train_args"]) and "init_from" not in \
+        " ".join(settings["train_args"])
+    assert "--set mode=physical" in " ".join(settings["train_args"])
+    monkeypatch.setenv("GWKIT_NB_PRESET", "gwkit_resnet_phys")
+    exec(code[0], settings)
+    (packed / "gwkit_resnet" / "fold0.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="build_dataset.py --preset gwkit_resnet_phys"):
+        exec(train_cell, settings)
+    monkeypatch.setenv("GWKIT_NB_MODE", "phys")
+    with pytest.raises(ValueError, match="expected competition or physical"):
+        exec(code[0], {})
 
 
 # --------------------------------------------------------------------------- dataset builder
@@ -202,6 +250,22 @@ def test_build_dataset_wheel_weights_metadata(tmp_path):
         build_dataset.main(["--out", str(tmp_path / "ds2"), "--filter-bank",
                             str(tmp_path / "nothere.h5")])
     assert not (tmp_path / "ds2").exists()  # refused before any write
+
+
+def test_build_dataset_preset_packs_what_the_preset_needs(tmp_path):
+    """--preset: the init_from folder and the shipped folds; a preset with neither, refused."""
+    assert [p.relative_to(REPO).as_posix() for p in build_dataset.preset_weights(
+        "gwkit_resnet_phys")] == ["weights/gwkit_resnet", "weights/gwkit_resnet_phys"]
+    assert [p.name for p in build_dataset.preset_weights("gwkit_resnet")] == ["gwkit_resnet"]
+    with pytest.raises(SystemExit, match="--preset demo: no init_from and no shipped"):
+        build_dataset.main(["--out", str(tmp_path / "ds"), "--no-wheel", "--preset", "demo"])
+    with pytest.raises(SystemExit, match="--preset nope: unknown preset"):
+        build_dataset.main(["--out", str(tmp_path / "ds"), "--no-wheel", "--preset", "nope"])
+    assert not (tmp_path / "ds").exists()  # refused before any write
+    # the same folder given twice (--weights and --preset) is packed once
+    assert build_dataset.main(["--out", str(tmp_path / "ds"), "--no-wheel", "--preset",
+                               "gwkit_resnet", "--weights", str(REPO / "weights" / "gwkit_resnet")]) == 0
+    assert [p.name for p in (tmp_path / "ds" / "weights").iterdir()] == ["gwkit_resnet"]
 
 
 @pytest.mark.parametrize("out", [".", "weights/gwkit_resnet", "weights/gwkit_resnet/ds"])

@@ -15,12 +15,13 @@ from gwkit.sim.psd import design_psd
 from gwkit.sim.recipe import PSD_FLOW
 from gwkit.sim.waveforms import imrphenomd
 from gwkit.strain.gwosc import StrainSeries, write_gwosc
-from gwkit.strain.search import MERGER_OFFSET, Whitened, scan
+from gwkit.strain.search import MERGER_OFFSET, MIN_HONEST_SLIDE_S, Whitened, scan
 
 REPO = Path(__file__).resolve().parents[1]
 GW150914 = ("H-H1_LOSC_4_V2-1126259446-32.hdf5", "L-L1_LOSC_4_V2-1126259446-32.hdf5")
 GW150914_GPS = 1126259462.44
 RESNET = REPO / "weights" / "gwkit_resnet"
+RESNET_PHYS = REPO / "weights" / "gwkit_resnet_phys"
 FS = 4096.0
 T0, INJECTION = 1000000000.0, 1000000013.3  # GPS s: file start, merger of the injection
 
@@ -59,8 +60,12 @@ def test_scan_finds_an_injection_and_writes_its_outputs(injected, tmp_path, caps
     assert main([*injected, "--runs", str(RESNET / "fold0.pt"), "--out", str(out),
                  "--reference-gps", str(INJECTION)]) == 0
     printed = capsys.readouterr().out
-    assert "channels: 0 = L1, 1 = H1" in printed  # competition-mode default: L1 in channel 0
+    assert "channels: 0 = L1, 1 = H1 (competition-mode order" in printed  # L1 in channel 0
+    assert "background: off-source zero-lag windows (competition mode: its models" in printed
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["channels_from"].startswith("competition-mode order")
+    assert summary["background"]["kind_from"] == "competition mode"
+    assert summary["background"]["slides"] == 0 and summary["background"]["slide_step_s"] is None
     assert abs(summary["offset_s"]) < 0.1
     assert summary["loudest"]["score"] > summary["background"]["loudest_score"] + 5
     assert summary["background"]["kind"] == "offsource" and summary["far_is_upper_bound"]
@@ -88,6 +93,27 @@ def test_hdf5_output_and_the_other_layout(injected, tmp_path):
         assert abs(f["triggers/time"][np.argmax(f["triggers/score"][()])] - INJECTION) < 0.15
         assert f["scores/score"].shape == f["scores/time"].shape == (73,)
     assert summary["channels"] == ["H1", "L1"] and not (out / "scores.csv").exists()
+    assert summary["channels_from"] == "--channels"
+
+
+def test_physical_models_get_h1_first_and_time_slides_without_flags(injected, tmp_path, capsys):
+    out = tmp_path / "scan"
+    assert main([*injected, "--runs", str(RESNET_PHYS / "fold0.pt"), "--out", str(out),
+                 "--no-plot", "--slide-step", "0.1", "--slides", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "physical mode; channels: 0 = H1, 1 = L1 (physical-mode order" in captured.out
+    assert ("background: 2 time slides (physical mode): channel 1 (L1) shifted circularly by "
+            "k x 0.09998 s, k = 1..2;") in captured.out
+    assert f"shorter than {MIN_HONEST_SLIDE_S:.2f} s" in captured.err  # slides this close repeat
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["channels"] == ["H1", "L1"] and summary["mode"] == "physical"
+    bg = summary["background"]
+    assert bg["kind"] == "slides" and bg["kind_from"] == "physical mode" and bg["slides"] == 2
+    assert bg["slide_step_s"] == pytest.approx(819 / 8192) and bg["shifted_channel"] == "L1"
+    assert set(pd.read_csv(out / "background.csv")["slide"]) == {1, 2}
+    with pytest.raises(SystemExit, match="slide_step=0.01 s is not a time slide"):
+        main([*injected, "--runs", str(RESNET_PHYS / "fold0.pt"), "--out", str(out),
+              "--no-plot", "--slide-step", "0.01"])
 
 
 def test_cli_errors_are_one_line_and_name_the_file(injected, tmp_path):
@@ -151,6 +177,39 @@ def test_offsource_background_for_competition_mode_models():
     assert result.background_max < 10 and np.all(np.abs(result.background["time"] - 1008.0) > 1.0)
     with pytest.raises(ValueError, match="slides=99"):
         scan(_Loudest("physical"), white, slides=99)
+
+
+def test_no_slide_comes_back_round_to_zero_lag():
+    """Circular shifts: k * step is also nsamples - k * step the other way. 16 s + 1 ms of
+    data hold 32.002 slides of 0.5 s: slide 32 would be a 1 ms shift, inside the light
+    travel time. And a step within the light travel time is refused."""
+    white = _white_with_bursts({})
+    white = Whitened(white.ifos, white.data[:, :16 * 8192 + 8], white.t0, white.sample_rate,
+                     white.band, white.level)
+    result = scan(_Loudest("physical"), white, slide_step=0.5, exclude=0.5)
+    shifts = np.unique(result.background["shift"])
+    assert result.nslides == shifts.size == 31 and result.slide_step == 0.5
+    assert np.minimum(shifts, white.data.shape[-1] / 8192 - shifts).min() >= 0.5
+    with pytest.raises(ValueError, match="not a time slide"):
+        scan(_Loudest("physical"), white, slide_step=0.01)
+
+
+def test_gw150914_with_the_physical_model_beats_every_time_slide(tmp_path, capsys):
+    """The shipped physical-mode weights, no flags: H1 in channel 0, time slides of L1 (here
+    every 4 s, 6 slides, to keep the test short; the README's scan takes all 27 of 1 s)."""
+    files = _gw150914()
+    out = tmp_path / "gw150914"
+    assert main([*files, "--runs", str(RESNET_PHYS), "--out", str(out), "--no-plot",
+                 "--reference-gps", str(GW150914_GPS), "--slide-step", "4"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["channels"] == ["H1", "L1"] and summary["background"]["kind"] == "slides"
+    assert summary["background"]["slides"] == 6
+    assert abs(summary["offset_s"]) < 0.1
+    background = pd.read_csv(out / "background.csv")
+    assert set(background["slide"]) == set(range(1, 7))
+    assert summary["loudest"]["score"] > background["score"].max() + 50
+    assert summary["far_is_upper_bound"]
 
 
 def test_gw150914_is_the_loudest_trigger(tmp_path):

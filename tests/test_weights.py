@@ -79,3 +79,18 @@ def test_the_hybrid_ships_with_its_filter_bank():
     (chosen,) = stacker.features
     assert rejected["stacked"] < rejected[chosen] == max(v for k, v in rejected.items()
                                                         if k != "stacked")
+
+
+def test_the_physical_hybrid_ships_with_its_filter_bank():
+    """weights/gwkit_resnet_phys carries a physical-mode stacker on the coherent two-detector
+    statistic, fitted on the run's held-out rows with the shipped bank (same SHA-256)."""
+    path = find_stacker(WEIGHTS / "gwkit_resnet_phys")
+    assert path is not None
+    stacker = Stacker.load(path)
+    assert stacker.mode == "physical"
+    assert stacker.bank_path(path).name == "mf_bank.h5"
+    assert stacker.cv["rows"] == len(pd.read_csv(WEIGHTS / "gwkit_resnet_phys" / "oof.csv"))
+    rejected = stacker.cv["rejected_stack"]["auc"]
+    (chosen,) = stacker.features
+    assert chosen == "mf_lse_coherent"
+    assert rejected["stacked"] < rejected[chosen] and rejected["logit"] < rejected[chosen]

@@ -18,7 +18,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["INTERRUPTED", "CommandParser", "SIGINT_STATUS", "nonfinite_option", "run_main"]
+__all__ = ["DEVICE_HELP", "INTERRUPTED", "CommandParser", "SIGINT_STATUS", "nonfinite_option",
+           "run_main"]
 
 #: exit status of a command stopped by Ctrl-C
 SIGINT_STATUS = 130
@@ -26,6 +27,8 @@ SIGINT_STATUS = 130
 SIGPIPE_STATUS = 141
 #: the line of an interrupted command whose outputs are written all at once
 INTERRUPTED = "interrupted; nothing was replaced"
+#: ``--device`` help of the commands that run models (:func:`gwkit.core.devices.pick_device`)
+DEVICE_HELP = "auto (cuda > mps > cpu), cpu, cuda:0, ..."
 
 
 class CommandParser(argparse.ArgumentParser):

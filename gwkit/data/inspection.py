@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gwkit.data.duplicates import duplicate_groups
+from gwkit.sim.competition_whitening import competition_whiten
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.recipe import PEAK_RANGE, SAMPLE_RATE, Recipe
-from gwkit.sim.whiten import whiten
 
-__all__ = ["ChannelReport", "Report", "excess_power", "inspect_array"]
+__all__ = ["FINDINGS", "ChannelReport", "Report", "excess_power", "inspect_array"]
 
 BAND = (20.0, 500.0)  # Hz: where the competition's BBH signals have their power
 # samples: every merger time (PEAK_RANGE) +- detector delays, with the ~2000 samples of
@@ -54,7 +54,7 @@ def _noise_reference(nrows: int, seed: int, recipe: Recipe) -> np.ndarray:
     rng = np.random.default_rng(seed)
     psd = recipe.psd
     noise = np.stack([coloured_noise(rng, psd, recipe.nsamples, recipe.sample_rate) for _ in range(nrows)])
-    return excess_power(whiten(noise, psd, recipe.sample_rate), recipe.sample_rate)
+    return excess_power(competition_whiten(noise, psd, recipe.sample_rate), recipe.sample_rate)
 
 
 @dataclass
@@ -76,7 +76,8 @@ class Report:
     channels: list[ChannelReport]
     exact_duplicate_groups: list[list[int]]
     shared_channel1_groups: list[list[int]]
-    suggested_mode: str
+    suggested_mode: str  # the finding and what to run for it (FINDINGS)
+    mode: str | None = None  # "competition", "physical", or None when undetermined
 
     def text(self) -> str:
         lines = [f"{self.file}: {self.shape[0]} rows x {self.shape[1]} channels x {self.shape[2]} "
@@ -105,6 +106,23 @@ class Report:
         return "\n".join(lines)
 
 
+#: which channels carry signal (channel 0, channel 1) -> (simulation mode or None, the finding
+#: with what to run for it: the exact flags and preset, so the advice can be pasted)
+FINDINGS: dict[tuple[bool, ...], tuple[str | None, str]] = {
+    (True, False): ("competition", "competition (signal only in channel 0, as the course "
+                    "generator's quirk): python -m gwkit.simulate --mode competition (the "
+                    "default); train a competition-mode preset (e.g. --preset gwkit_resnet); "
+                    "gwkit.scan puts L1 in channel 0"),
+    (True, True): ("physical", "physical (both detectors carry signal): python -m gwkit.simulate "
+                   "--mode physical; python -m gwkit.train --preset gwkit_resnet_phys (another "
+                   "preset: --set mode=physical --set val_mode=physical); shipped weights "
+                   "weights/gwkit_resnet_phys; gwkit.scan puts H1 in channel 0"),
+    (False, False): (None, "undetermined: no channel shows excess power (noise only, or very "
+                     "weak signals)"),
+    (False, True): (None, "unusual: signal only in channel 1 (neither mode makes such data)"),
+}
+
+
 def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300, seed: int = 0,
                   recipe: Recipe = Recipe()) -> Report:
     """Build a :class:`Report` for whitened strain ``x`` (N, 2, L)."""
@@ -126,13 +144,7 @@ def inspect_array(x: np.ndarray, *, name: str = "<array>", noise_rows: int = 300
             carries_signal=bool(frac > threshold),
         ))
     exact, shared = duplicate_groups(x)
-    carriers = [c.carries_signal for c in channels]
-    if carriers == [True, False]:
-        mode = "competition (signal only in channel 0, as the course generator's quirk)"
-    elif carriers == [True, True]:
-        mode = "physical (both detectors carry signal)"
-    elif carriers == [False, False]:
-        mode = "undetermined: no channel shows excess power (noise only, or very weak signals)"
-    else:
-        mode = "unusual: signal only in channel 1"
-    return Report(str(name), tuple(int(s) for s in x.shape), str(x.dtype), channels, exact, shared, mode)
+    finding = FINDINGS.get(tuple(c.carries_signal for c in channels),
+                           (None, f"undetermined: {len(channels)} channel(s), not 2"))
+    return Report(str(name), tuple(int(s) for s in x.shape), str(x.dtype), channels, exact, shared,
+                  finding[1], finding[0])

@@ -3,7 +3,7 @@
 ``python -m gwkit.train --train-data PATH [PATH ...]`` trains on these instead of
 (or mixed with) the engine. :func:`open_training_data` concatenates the files
 and returns a :class:`TrainingData`: labels, SNR groups, merger indices and
-**groups** for every row, and the strain read on demand, a batch at a time:
+**row groups** (``row_group``) for every row, and the strain read on demand, a batch at a time:
 
 - ``.npy`` (``(N, 1, 2, L)`` or ``(N, 2, L)``, the competition's layout): rows are
   read from the file with ``os.pread``, never memory-mapped, so resident memory
@@ -438,16 +438,11 @@ class TrainingData:
     y: np.ndarray  # float32 labels
     snr_group: np.ndarray  # float64 SNR group, NaN unknown
     peak_index: np.ndarray  # int64 merger index (samples), -1 for noise or unknown
-    group: np.ndarray  # int64 group id (rows sharing a waveform or noise)
+    row_group: np.ndarray  # int64 row group (:func:`group_rows`: rows sharing a waveform or noise)
     chirp_mass: np.ndarray  # float64, NaN unknown
 
     def __len__(self) -> int:
         return int(self.y.size)
-
-    @property
-    def waveform_id(self) -> np.ndarray:
-        """The row's group (the id ``oof.csv`` keeps: a waveform's copies share it)."""
-        return self.group
 
     def take(self, index: np.ndarray) -> TrainingData:
         """The rows ``index`` (positions in this set), in that order."""
@@ -455,7 +450,7 @@ class TrainingData:
         return replace(self, file_of=self.file_of[index], row_in_file=self.row_in_file[index],
                        y=self.y[index], snr_group=self.snr_group[index],
                        peak_index=self.peak_index[index],
-                       group=self.group[index], chirp_mass=self.chirp_mass[index])
+                       row_group=self.row_group[index], chirp_mass=self.chirp_mass[index])
 
     def read(self, index: np.ndarray) -> np.ndarray:
         """Strain of rows ``index`` (positions in this set): float32 ``(len(index), 2, L)``."""
@@ -499,7 +494,7 @@ def open_training_data(paths: Sequence[str | os.PathLike], *, groups: Grouping =
     noise_keys = [k for f in opened for k in _check_and_hash(f)]
     waveform = [w for f in opened for w in f.waveform]
     n = len(waveform)
-    group = group_rows(waveform, noise_keys) if groups == "auto" else np.arange(n)
+    row_group = group_rows(waveform, noise_keys) if groups == "auto" else np.arange(n)
     return TrainingData(
         paths=files_, files=opened,
         file_of=np.concatenate([np.full(len(f.y), k) for k, f in enumerate(opened)]),
@@ -507,6 +502,6 @@ def open_training_data(paths: Sequence[str | os.PathLike], *, groups: Grouping =
         y=np.concatenate([f.y for f in opened]).astype(np.float32),
         snr_group=np.concatenate([f.snr_group for f in opened]),
         peak_index=np.concatenate([f.peak_index for f in opened]),
-        group=group,
+        row_group=row_group,
         chirp_mass=np.concatenate([f.chirp_mass for f in opened]),
     )

@@ -36,6 +36,12 @@ class FixedSet:
     def __len__(self) -> int:
         return int(self.y.size)
 
+    @property
+    def row_group(self) -> np.ndarray:
+        """The rows' groups for out-of-fold tables: the waveform id (-1 for noise rows, each
+        a group of its own), as :class:`gwkit.training.fold_data.ValSet` asks."""
+        return self.waveform_id
+
     def batches(self, batch_size: int, device="cpu"):
         """Yield (x, y) tensors in file order."""
         for lo in range(0, len(self), batch_size):

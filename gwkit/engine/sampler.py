@@ -35,9 +35,9 @@ import torch
 from gwkit.engine.snr import SNRDistribution, parse_snr
 from gwkit.sim import detectors as det
 from gwkit.sim.bank import WaveformBank
+from gwkit.sim.competition_whitening import central_window, tukey, whitening_filter
 from gwkit.sim.recipe import Recipe
 from gwkit.sim.waveforms import chirp_time_2pn, polarisations
-from gwkit.sim.whiten import central_window, tukey, whitening_filter
 
 __all__ = ["Extrinsics", "SignalBatch", "Batch", "Sampler", "fmin_2pn_torch"]
 

@@ -40,8 +40,10 @@ import gwkit
 from gwkit.core.fileio import atomic_path, atomic_write, file_sha256
 from gwkit.scoring.inference import (
     InferenceError,
+    contract_path,
     ensemble,
     find_checkpoints,
+    is_exported,
     load_detector,
     one_line,
     predict_logits,
@@ -58,9 +60,7 @@ __all__ = [
     "ExportResult",
     "ExportedModel",
     "FoldMean",
-    "contract_path",
     "export_runs",
-    "is_exported",
     "load_exported",
 ]
 
@@ -82,19 +82,6 @@ _COMPLEX_TO_ONNX = {"spec2d": "its constant-Q transform", "spec2d_tiny": "its co
 
 class ExportError(InferenceError):
     """A run that cannot be exported, or an exported file that cannot score the data (one line)."""
-
-
-def contract_path(path: str | os.PathLike) -> Path:
-    """The contract beside an exported file: ``<file>.json``."""
-    path = Path(path)
-    return path.with_name(path.name + ".json")
-
-
-def is_exported(path: str | os.PathLike) -> bool:
-    """True for a file written by :func:`export_runs`: an ``.onnx``/``.pt2`` file, or one
-    with a contract beside it (a TorchScript ``.pt``; a ``.pt`` without one is a checkpoint)."""
-    path = Path(path)
-    return path.suffix in (".onnx", ".pt2") or contract_path(path).is_file()
 
 
 # --------------------------------------------------------------------------- the module

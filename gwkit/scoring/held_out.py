@@ -46,8 +46,10 @@ def run_validation_mode(run: Path) -> str:
         raise StackError(f"{path}: {exc}") from None
 
 
-def held_out_table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFrame:
-    """OOF logits, labels and matched-filter features of every fold's validation rows."""
+def held_out_table(run: Path, bank: Path, mode: str, device: str, *, coherent: bool = False
+                   ) -> pd.DataFrame:
+    """OOF logits, labels and matched-filter features of every fold's validation rows
+    (``coherent``: with the costly ``mf_lse_coherent``)."""
     from gwkit.engine import FixedSet
 
     parts = []
@@ -64,7 +66,7 @@ def held_out_table(run: Path, bank: Path, mode: str, device: str) -> pd.DataFram
         print(f"  {fold.name}: matched filter of {len(val)} validation rows ...", file=sys.stderr,
               flush=True)
         t0 = time.perf_counter()
-        mf = matched_filter_features(bank, val.x, mode=mode, device=device)
+        mf = matched_filter_features(bank, val.x, mode=mode, device=device, coherent=coherent)
         print(f"  {fold.name}: {len(val)} rows filtered in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr)
         table = feature_table(oof["logit"].to_numpy(), mf)

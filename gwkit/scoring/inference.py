@@ -25,6 +25,7 @@ class 0. Probabilities are made once, at the very end, by
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,8 +50,10 @@ __all__ = [
     "Checkpoint",
     "Detector",
     "InferenceError",
+    "contract_path",
     "ensemble",
     "find_checkpoints",
+    "is_exported",
     "load_detector",
     "one_line",
     "predict_logits",
@@ -83,6 +86,20 @@ class Checkpoint:
 # --------------------------------------------------------------------------- discovery
 
 
+def contract_path(path: str | os.PathLike) -> Path:
+    """The contract beside a file exported by ``gwkit.export``: ``<file>.json``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def is_exported(path: str | os.PathLike) -> bool:
+    """True for a file written by :func:`gwkit.scoring.exported.export_runs`: an ``.onnx`` or
+    ``.pt2`` file, or one with a contract beside it (a TorchScript ``.pt``; a ``.pt`` without
+    one is a checkpoint). Reads no file, imports no torch: discovery stays light."""
+    path = Path(path)
+    return path.suffix in (".onnx", ".pt2") or contract_path(path).is_file()
+
+
 def _visible(path: Path) -> bool:
     """False for hidden files and folders (e.g. the temporary files of an interrupted write)."""
     return not path.name.startswith(".")
@@ -91,8 +108,6 @@ def _visible(path: Path) -> bool:
 def run_checkpoints(folder: Path) -> list[Path]:
     """``fold*/best.pt`` in ``folder``, else ``*.pt`` directly in it (sorted, hidden files and
     exported TorchScript files skipped)."""
-    from gwkit.scoring.exported import is_exported
-
     found = sorted(p for p in folder.glob("fold*/best.pt") if p.is_file() and _visible(p.parent))
     if found:
         return found
@@ -120,8 +135,6 @@ def find_checkpoints(runs: Sequence[str | Path]) -> list[Checkpoint]:
     (``gwkit.export``), a run of its own whose ``run_dir`` is the file (so no
     stacker or ``oof.csv`` is found for it: the network alone).
     """
-    from gwkit.scoring.exported import is_exported
-
     out: list[Checkpoint] = []
     names: set[str] = set()
     for given in runs:
@@ -188,7 +201,7 @@ def load_detector(checkpoint: Checkpoint, device: Any = "cpu", *, nsamples: int 
     import torch
 
     from gwkit.models import load_checkpoint
-    from gwkit.scoring.exported import is_exported, load_exported
+    from gwkit.scoring.exported import load_exported
 
     if is_exported(checkpoint.path):
         model = load_exported(checkpoint.path, device, nsamples=nsamples)

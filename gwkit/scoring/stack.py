@@ -57,7 +57,10 @@ STACKER_FORMAT = 1
 DEFAULT_FEATURES = ("logit", "mf_lse_time")
 #: Columns :func:`feature_table` can make from a network logit and matched-filter features.
 KNOWN_FEATURES = ("logit", "mf_snr", "mf_snr2", "mf_lse", "mf_lse_time", "mf_log_mchirp",
-                  "mf_time")
+                  "mf_time", "mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
+#: The two-detector statistics of physical mode (:data:`gwkit.sim.mf_features.PHYSICAL_FEATURES`):
+#: in :func:`feature_table` only when the matched filter ran in physical mode.
+PHYSICAL_FEATURES = ("mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
 
 #: the filter bank beside a run's stacker.json (copied into the run by ``gwkit.hybrid``)
 FILTER_BANK_FILE = "mf_bank.h5"
@@ -97,12 +100,15 @@ def feature_table(logit: np.ndarray | None, mf: Mapping[str, np.ndarray]) -> pd.
     ``mf`` is :meth:`gwkit.sim.mf_features.MatchedFilter.features`' output.
     ``mf_snr2`` is the squared peak SNR (the log-likelihood ratio of the best
     template is ``mf_snr2 / 2``), ``mf_log_mchirp`` the log chirp mass of the
-    best template.
+    best template; physical mode adds :data:`PHYSICAL_FEATURES` (the
+    delay-marginalised and the coherent two-detector statistics, each
+    detector alone).
     """
     table = pd.DataFrame({
         "mf_snr": mf["mf_snr"], "mf_snr2": np.asarray(mf["mf_snr"]) ** 2,
         "mf_lse": mf["mf_lse"], "mf_lse_time": mf["mf_lse_time"],
         "mf_log_mchirp": np.log(mf["mf_mchirp"]), "mf_time": mf["mf_time"],
+        **{name: mf[name] for name in PHYSICAL_FEATURES if name in mf},
     })
     if logit is not None:
         table.insert(0, "logit", np.asarray(logit, dtype=np.float64))
@@ -344,9 +350,14 @@ def stacker_bank(stackers: Mapping[str, Path]) -> Path | None:
 
 
 def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode: str,
-                            device: Any = "cpu", batch: int = 32, progress: bool = False
+                            device: Any = "cpu", batch: int = 32, progress: bool = False,
+                            coherent: bool = False, amplitudes: np.ndarray | None = None
                             ) -> dict[str, np.ndarray]:
-    """:class:`gwkit.sim.mf_features.MatchedFilter` features of ``x`` (N, C, L) with a bank file."""
+    """:class:`gwkit.sim.mf_features.MatchedFilter` features of ``x`` (N, C, L) with a bank file.
+
+    ``coherent``: also ``mf_lse_coherent`` (physical mode; about 1.5x the filter's cost);
+    ``amplitudes``: also ``mf_lse_amplitude`` (competition mode).
+    """
     from gwkit.sim.mf_features import FilterBank, FilterBankError, MatchedFilter
 
     try:
@@ -356,7 +367,9 @@ def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode
     if x.shape[-1] != bank.nsamples:
         raise StackError(f"{bank_path}: the filters are for rows of {bank.nsamples} samples, "
                          f"the data has {x.shape[-1]}")
-    return MatchedFilter(bank, mode=mode).to(device).features(x, batch=batch, progress=progress)
+    return MatchedFilter(bank, mode=mode, coherent=coherent, amplitudes=amplitudes).to(
+        device).features(
+        x, batch=batch, progress=progress)
 
 
 def stacked_logits(
@@ -371,17 +384,19 @@ def stacked_logits(
     """The hybrid logit of each run in ``stackers`` (``{run: stacker.json path}``).
 
     ``network``: each run's network logit (N,) (the fold ensemble). The
-    matched filter runs once per distinct (filter bank, mode).
+    matched filter runs once per distinct (filter bank, mode, coherent statistic needed).
     """
-    features: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    features: dict[tuple[str, str, bool], dict[str, np.ndarray]] = {}
     out = {}
     for run, path in stackers.items():
         stacker = Stacker.load(path)
         bank = stacker.bank_path(path)
-        key = (str(bank.resolve()), stacker.mode)
+        coherent = "mf_lse_coherent" in stacker.features
+        key = (str(bank.resolve()), stacker.mode, coherent)
         if key not in features:
             features[key] = matched_filter_features(bank, x, mode=stacker.mode, device=device,
-                                                    batch=batch, progress=progress)
+                                                    batch=batch, progress=progress,
+                                                    coherent=coherent)
         logit = network.get(run)
         if stacker.uses_network and logit is None:
             raise StackError(f"{path}: needs the network logits of run {run}")

@@ -4,7 +4,8 @@
   written once (every default in gwkit derives from them);
 - :mod:`gwkit.sim.psd`: the Advanced LIGO design PSD (LALSuite) (Welch estimates of real
   strain: :mod:`gwkit.strain.whiten`);
-- :mod:`gwkit.sim.whiten`: Tukey windows and the competition's whitening (numpy, torch);
+- :mod:`gwkit.sim.competition_whitening`: Tukey windows and the competition's whitening of
+  simulated rows by the design PSD (numpy, torch);
 - :mod:`gwkit.sim.waveforms`: IMRPhenomD, the mass prior, the polarisation identity;
 - :mod:`gwkit.sim.detectors`: antenna patterns and delays (LALSuite, batched torch);
 - :mod:`gwkit.sim.generator`: the reference per-sample generator and course-style blocks;

@@ -3,7 +3,9 @@
 The competition evaluated both at GPS time 0 (:data:`gwkit.sim.recipe.GPS`). The numpy functions
 call LALSuite directly; the torch functions implement the same formulas
 (``XLALComputeDetAMResponse``, ``XLALTimeDelayFromEarthCenter``) for batches on
-any device and are tested against LALSuite.
+any device and are tested against LALSuite. Their detector constants are
+:data:`DETECTORS` (LALSuite's, tested equal), so :func:`antenna_response`, the
+hour-angle form the matched filter's sky prior uses, needs no LALSuite.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import numpy as np
 from gwkit.sim.recipe import GPS, IFOS
 
 __all__ = [
+    "DETECTORS",
+    "antenna_response",
     "detector_tensors",
     "antenna_patterns",
     "time_delay",
@@ -23,6 +27,18 @@ __all__ = [
 ]
 
 SPEED_OF_LIGHT = 299792458.0  # m/s, lal.C_SI
+#: H1 and L1: response tensor and Earth-fixed position (m), the values of LALSuite's
+#: ``XLALDetectorPrefixToLALDetector`` (tested equal).
+DETECTORS: dict[str, tuple[tuple[tuple[float, ...], ...], tuple[float, ...]]] = {
+    "H1": ((-0.39261409640312195, -0.07761341333389282, -0.2473890483379364),
+           (-0.07761341333389282, 0.3195240795612335, 0.22799783945083618),
+           (-0.2473890483379364, 0.22799783945083618, 0.07309003174304962)),
+    "L1": ((0.41128087043762207, 0.14021027088165283, 0.2472945898771286),
+           (0.14021027088165283, -0.10900568962097168, -0.18161563575267792),
+           (0.2472945898771286, -0.18161563575267792, -0.302275151014328)),
+}
+_LOCATIONS = {"H1": (-2161414.92636, -3834695.17889, 4600350.22664),
+              "L1": (-74276.0447238, -5496283.71971, 3224257.01744)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -44,6 +60,8 @@ def _gmst(gps: float) -> float:
 
 def detector_tensors(ifo: str) -> tuple[np.ndarray, np.ndarray]:
     """The detector's 3x3 response tensor and its location (m, Earth-fixed frame)."""
+    if ifo in DETECTORS:
+        return np.array(DETECTORS[ifo], dtype=np.float64), np.array(_LOCATIONS[ifo], dtype=np.float64)
     det = _lal_detector(ifo)
     return np.array(det.response, dtype=np.float64), np.array(det.location, dtype=np.float64)
 
@@ -65,39 +83,32 @@ def time_delay(ra: float, dec: float, ifo: str, gps: float = GPS) -> float:
     return float(lal.TimeDelayFromEarthCenter(_lal_detector(ifo).location, ra, dec, lal.LIGOTimeGPS(gps)))
 
 
-def _source_frame(ra, dec, psi, gmst: float):
+def antenna_response(hour_angle, dec, psi, ifo: str):
+    """Batched ``(F+, Fx, delay)`` of ``ifo`` for a source at Greenwich hour angle ``hour_angle``
+    (GMST minus right ascension), declination and polarisation (radians, tensors of one
+    shape); ``delay`` is the arrival time at ``ifo`` minus at the Earth's centre (s)."""
     import torch
 
-    gha = gmst - ra
-    cg, sg = torch.cos(gha), torch.sin(gha)
+    response, location = (torch.as_tensor(a, dtype=dec.dtype, device=dec.device)
+                          for a in detector_tensors(ifo))
+    cg, sg = torch.cos(hour_angle), torch.sin(hour_angle)
     cd, sd = torch.cos(dec), torch.sin(dec)
     cp, sp = torch.cos(psi), torch.sin(psi)
     x = torch.stack([-cp * sg - sp * cg * sd, -cp * cg + sp * sg * sd, sp * cd], dim=-1)
     y = torch.stack([sp * sg - cp * cg * sd, sp * cg + cp * sg * sd, cp * cd], dim=-1)
-    return x, y
+    dx, dy = x @ response, y @ response  # the response is symmetric
+    fp = (dx * x).sum(-1) - (dy * y).sum(-1)
+    fc = (dx * y).sum(-1) + (dy * x).sum(-1)
+    towards = torch.stack([cd * cg, -cd * sg, sd], dim=-1)  # unit vector to the source
+    return fp, fc, -(towards @ location) / SPEED_OF_LIGHT
 
 
 def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = GPS):
     """Batched (F+, Fx) as tensors shaped like ``ra`` (radians in, on ra's device/dtype)."""
-    import torch
-
-    response, _ = detector_tensors(ifo)
-    d = torch.as_tensor(response, dtype=ra.dtype, device=ra.device)
-    x, y = _source_frame(ra, dec, psi, _gmst(gps))
-    dx, dy = x @ d, y @ d  # d is symmetric
-    fp = (dx * x).sum(-1) - (dy * y).sum(-1)
-    fc = (dx * y).sum(-1) + (dy * x).sum(-1)
+    fp, fc, _ = antenna_response(_gmst(gps) - ra, dec, psi, ifo)
     return fp, fc
 
 
 def time_delay_torch(ra, dec, ifo: str, gps: float = GPS):
     """Batched Earth-centre time delay in seconds (tensor shaped like ``ra``)."""
-    import torch
-
-    _, location = detector_tensors(ifo)
-    loc = torch.as_tensor(location, dtype=ra.dtype, device=ra.device)
-    gha = _gmst(gps) - ra
-    ehat = torch.stack(
-        [torch.cos(dec) * torch.cos(gha), -torch.cos(dec) * torch.sin(gha), torch.sin(dec)], dim=-1
-    )
-    return -(ehat @ loc) / SPEED_OF_LIGHT
+    return antenna_response(_gmst(gps) - ra, dec, dec.new_zeros(()), ifo)[2]

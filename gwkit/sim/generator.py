@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from gwkit.sim import detectors as det
+from gwkit.sim.competition_whitening import central_window, competition_whiten, tukey
 from gwkit.sim.parallel import process_map
 from gwkit.sim.recipe import COMPETITION_SNRS, Mode, Recipe
 from gwkit.sim.waveforms import (
@@ -40,7 +41,6 @@ from gwkit.sim.waveforms import (
     imrphenomd,
     symmetric_mass_ratio,
 )
-from gwkit.sim.whiten import central_window, tukey, whiten
 
 __all__ = [
     "Source",
@@ -230,7 +230,7 @@ def make_sample(
     snr: float | None = None,
     projection: Projection | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """One whitened sample (2, N) the literal way: whiten(noise + signal).
+    """One whitened sample (2, N) the literal way: competition_whiten(noise + signal).
 
     Noise only when ``snr`` is None; otherwise a signal at network SNR ``snr``
     (from ``projection``, or a freshly drawn source).
@@ -240,8 +240,8 @@ def make_sample(
         projection = project(draw_source(rng, recipe), recipe)
     noise = coloured_noise(rng, psd, recipe.nsamples, recipe.sample_rate)
     if snr is None:
-        return whiten(noise, psd, recipe.sample_rate), {"label": 0}
-    x = whiten(noise + snr * projection.strain, psd, recipe.sample_rate)
+        return competition_whiten(noise, psd, recipe.sample_rate), {"label": 0}
+    x = competition_whiten(noise + snr * projection.strain, psd, recipe.sample_rate)
     return x, {"label": 1, "snr": snr, **projection.record(snr)}
 
 
@@ -289,13 +289,13 @@ def plan_block(nrows: int, *, nnoise: int = 25, seed: int = 1, recipe: Recipe = 
 def _project_whitened(args: tuple[Source, Recipe]) -> tuple[Projection, np.ndarray]:
     source, recipe = args
     proj = project(source, recipe)
-    return proj, whiten(proj.strain, recipe.psd, recipe.sample_rate)
+    return proj, competition_whiten(proj.strain, recipe.psd, recipe.sample_rate)
 
 
 def _whitened_noise(args: tuple[int, int, Recipe]) -> np.ndarray:
     seed, row, recipe = args
     noise = coloured_noise(_rng(seed, _NOISE, row), recipe.psd, recipe.nsamples, recipe.sample_rate)
-    return whiten(noise, recipe.psd, recipe.sample_rate)
+    return competition_whiten(noise, recipe.psd, recipe.sample_rate)
 
 
 def render_rows(
@@ -314,7 +314,7 @@ def render_rows(
 
     ``snrs`` is one SNR for all rows or one per row (rows of one block at
     different SNRs share noise and source, as in the competition). Uses
-    linearity of whitening: whiten(noise) + snr * whiten(unit signal).
+    linearity of whitening: competition_whiten(noise) + snr * competition_whiten(unit signal).
     Returns x (len(rows), 2, N) and a per-row parameter table.
     """
     rows = np.asarray(rows, dtype=np.int64)

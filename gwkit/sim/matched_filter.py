@@ -8,7 +8,7 @@ Templates are made **exactly like the data's signals**: the face-on,
 zero-phase ``hp`` of IMRPhenomD, its amplitude peak (of ``hp^2 + hc^2``) put
 at sample ``ref_index`` of the 2 s segment, cut by the central Tukey window and
 whitened with the competition's Tukey window, design PSD and filter
-(:func:`gwkit.sim.whiten.whiten`), then scaled to unit norm. Whitened noise is
+(:func:`gwkit.sim.competition_whitening.competition_whiten`), then scaled to unit norm. Whitened noise is
 unit-variance white noise in the middle of the segment, so the correlation of
 data with a unit-norm template is N(0, 1) in noise.
 
@@ -52,8 +52,10 @@ time and phase) with every template already kept is below ``min_match``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +65,7 @@ import numpy as np
 from gwkit.core.errors import DataError
 from gwkit.core.fileio import atomic_path, check_writable
 from gwkit.core.hdf5 import attribute, check_format, open_hdf5
+from gwkit.sim.competition_whitening import central_window, competition_whiten
 from gwkit.sim.mf_features import filter_spectra, output_grid
 from gwkit.sim.parallel import ignore_sigint, process_map
 from gwkit.sim.recipe import MassPrior, Mode, Recipe
@@ -73,7 +76,6 @@ from gwkit.sim.waveforms import (
     imrphenomd,
     symmetric_mass_ratio,
 )
-from gwkit.sim.whiten import central_window, whiten
 
 __all__ = [
     "TemplateBank",
@@ -127,7 +129,7 @@ def whitened_template(
     x = np.zeros(n)
     x[ok] = hp[src[ok]]
     x *= central_window(n)
-    w = whiten(x, recipe.psd, fs)
+    w = competition_whiten(x, recipe.psd, fs)
     norm = float(np.linalg.norm(w))
     if not norm > 0:
         raise ValueError(f"template m1={m1}, m2={m2} vanishes after windowing and whitening")
@@ -178,6 +180,79 @@ def _best_match(tf, kept_f, near: np.ndarray, min_match: float, nsamples: int, n
         z = torch.fft.ifft(bank_f * (tf.conj() * nsamples / 2.0), n=nout, norm="forward")
         match = max(match, float(z.abs().max()))
     return match
+
+
+def _candidates(
+    prior: MassPrior, rng: np.random.Generator, recipe: Recipe, ref: int, *,
+    max_candidates: int, workers: int,
+) -> Iterator[tuple[float, float, np.ndarray]]:
+    """``(m1, m2, template)`` of up to ``max_candidates`` draws from ``prior``, in draw order.
+
+    Templates are made a chunk of draws at a time; with ``workers > 1`` by that
+    many processes, the next chunk while the caller checks this one. Close the
+    generator (``contextlib.closing``) to stop the processes early.
+    """
+    chunk = max(8, 4 * max(1, workers))
+    drawn = 0
+
+    def submit():
+        nonlocal drawn
+        count = min(chunk, max_candidates - drawn)
+        masses = [prior.sample(rng) for _ in range(count)]
+        drawn += count
+        jobs = [(a, b, recipe, ref) for a, b in masses]
+        if pool is None:
+            return masses, [_template_job(j) for j in jobs]
+        return masses, [pool.submit(_template_job, j) for j in jobs]
+
+    pool = (ProcessPoolExecutor(max_workers=workers, initializer=ignore_sigint)
+            if workers > 1 else None)
+    try:
+        pending = submit()
+        while pending[0]:
+            masses, temps = pending
+            if pool is not None:
+                temps = [f.result() for f in temps]
+            pending = submit() if drawn < max_candidates else ([], [])
+            for (a, b), t in zip(masses, temps):
+                yield a, b, t
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+class _Kept:
+    """The templates kept so far: masses, templates, filter spectra and log chirp masses."""
+
+    def __init__(self, capacity: int, nbins: int) -> None:
+        import torch
+
+        self.masses: list[tuple[float, float]] = []
+        self.templates: list[np.ndarray] = []
+        self.spectra = torch.zeros((capacity, nbins), dtype=torch.complex64)  # grown by doubling
+        self.log_mchirp = np.zeros(capacity)
+
+    def __len__(self) -> int:
+        return len(self.masses)
+
+    def best_match(self, tf, log_mchirp: float, log_ratio: float, min_match: float,
+                   nsamples: int, nout: int) -> float:
+        """The largest match of the candidate (spectrum ``tf``) with the kept templates
+        whose chirp mass is within ``exp(log_ratio)`` of its own."""
+        near = _nearest_kept(self.log_mchirp[: len(self)], log_mchirp, log_ratio)
+        return _best_match(tf, self.spectra, near, min_match, nsamples, nout)
+
+    def add(self, m1: float, m2: float, template: np.ndarray, tf, log_mchirp: float) -> None:
+        import torch
+
+        k = len(self)
+        if k == self.spectra.shape[0]:  # grow the preallocated store
+            self.spectra = torch.cat([self.spectra, torch.zeros_like(self.spectra)])
+            self.log_mchirp = np.concatenate([self.log_mchirp, np.zeros_like(self.log_mchirp)])
+        self.spectra[k] = tf
+        self.log_mchirp[k] = log_mchirp
+        self.masses.append((m1, m2))
+        self.templates.append(template)
 
 
 @dataclass
@@ -248,71 +323,35 @@ class TemplateBank(BinaryMasses):
         ref = _default_ref_index(recipe) if ref_index is None else int(ref_index)
         nsamples, fs = recipe.nsamples, recipe.sample_rate
         nbins, nout = output_grid(nsamples, fs, f_max, stride)
-        prior: MassPrior = recipe.masses
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_PLACEMENT,)))
         limit = n if n is not None else max_candidates
         log_ratio = math.inf if mchirp_ratio is None else math.log(mchirp_ratio)
-        kept_m: list[tuple[float, float]] = []
-        kept_t: list[np.ndarray] = []
-        kept_f = torch.zeros((max(limit, 1) if n is not None else 256, nbins), dtype=torch.complex64)
-        kept_lmc = np.zeros(kept_f.shape[0])
+        kept = _Kept(max(limit, 1) if n is not None else 256, nbins)
         tried, streak = 0, 0
+        stream = _candidates(recipe.masses, rng, recipe, ref, max_candidates=max_candidates,
+                             workers=workers)
         bar = tqdm(desc="template bank", unit=" candidates", disable=not progress)
-        chunk = max(8, 4 * max(1, workers))
-        drawn = 0
-
-        def submit():
-            nonlocal drawn
-            count = min(chunk, max_candidates - drawn)
-            masses = [prior.sample(rng) for _ in range(count)]
-            drawn += count
-            jobs = [(a, b, recipe, ref) for a, b in masses]
-            if pool is None:
-                return masses, [_template_job(j) for j in jobs]
-            return masses, [pool.submit(_template_job, j) for j in jobs]
-
-        pool = (ProcessPoolExecutor(max_workers=workers, initializer=ignore_sigint)
-                if workers > 1 else None)
-        done = False
-        try:
-            pending = submit()
-            while not done and pending[0]:
-                masses, temps = pending
-                if pool is not None:
-                    temps = [f.result() for f in temps]
-                pending = submit() if drawn < max_candidates else ([], [])
-                for (a, b), t in zip(masses, temps):
-                    tried += 1
-                    tf = torch.as_tensor(filter_spectra(t[None], nbins), dtype=torch.complex64)
-                    k = len(kept_m)
-                    lmc = math.log(chirp_mass(a, b))
-                    if min_match is not None and k:
-                        near = _nearest_kept(kept_lmc[:k], lmc, log_ratio)
-                        if _best_match(tf, kept_f, near, min_match, nsamples, nout) >= min_match:
-                            streak += 1
-                            if streak >= patience:
-                                done = True
-                                break
-                            continue
-                    streak = 0
-                    if k == kept_f.shape[0]:  # grow the preallocated store
-                        kept_f = torch.cat([kept_f, torch.zeros_like(kept_f)])
-                        kept_lmc = np.concatenate([kept_lmc, np.zeros_like(kept_lmc)])
-                    kept_f[k] = tf[0]
-                    kept_lmc[k] = lmc
-                    kept_m.append((a, b))
-                    kept_t.append(t)
-                    if len(kept_m) >= limit:
-                        done = True
+        with contextlib.closing(stream), bar:
+            for m1, m2, t in stream:
+                tried += 1
+                tf = torch.as_tensor(filter_spectra(t[None], nbins), dtype=torch.complex64)
+                lmc = math.log(chirp_mass(m1, m2))
+                if (min_match is not None and len(kept)
+                        and kept.best_match(tf, lmc, log_ratio, min_match, nsamples, nout)
+                        >= min_match):
+                    streak += 1
+                    if streak >= patience:  # the bank covers the prior at min_match
                         break
-                bar.update(tried - bar.n)
+                else:
+                    streak = 0
+                    kept.add(m1, m2, t, tf[0], lmc)
+                    if len(kept) >= limit:
+                        break
+                bar.update(1)
                 # placement ends after `patience` rejections in a row: the streak is its progress
-                bar.set_postfix(kept=len(kept_m), rejected_in_a_row=f"{streak}/{patience}")
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-        m = np.array(kept_m).reshape(-1, 2)
+                bar.set_postfix(kept=len(kept), rejected_in_a_row=f"{streak}/{patience}",
+                                refresh=False)
+        m = np.array(kept.masses).reshape(-1, 2)
         info = {
             "placement": "stochastic" if min_match is not None else "random",
             "seed": int(seed), "min_match": float(min_match or 0.0), "n_requested": int(n or 0),
@@ -320,7 +359,7 @@ class TemplateBank(BinaryMasses):
             "stride": int(stride), "mchirp_ratio": float(mchirp_ratio or 0.0),
             "converged": bool(streak >= patience),
         }
-        return cls(m[:, 0], m[:, 1], np.stack(kept_t), ref, recipe, info)
+        return cls(m[:, 0], m[:, 1], np.stack(kept.templates), ref, recipe, info)
 
     @classmethod
     def cached(

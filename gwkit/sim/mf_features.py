@@ -50,6 +50,45 @@ Features per row (``MatchedFilter.features``):
 ``mf_template``, ``mf_mchirp``, ``mf_time``
     the best template, its chirp mass (Msun) and the merger time it implies in
     channel 0 (seconds from the row's first sample).
+
+Physical mode (H1 in channel 0, L1 in channel 1) adds :data:`PHYSICAL_FEATURES`,
+each marginalised over templates (prior weights) and the H1 merger time like
+``mf_lse_time`` (whose L1 term is the maximum over the L1 - H1 shift):
+
+``mf_lse_delay``
+    the L1 - H1 delay marginalised too: per template and H1 time,
+    ``|z_H1|^2 / 2 + log sum_d p(d) exp(|z_L1(t + d)|^2 / 2)``, ``p`` the delay
+    prior of an isotropic sky (uniform within the 10 ms light-travel time),
+    phase and amplitude still maximised in each detector.
+``mf_lse_coherent``
+    the phase-coherent two-detector Bayes factor: the signal's complex
+    amplitudes in H1 and L1 are ``A e^{i phi} (u_H1, u_L1)``, ``u_d`` the unit
+    response ``F+_d (1 + cos^2 i) / 2 - i Fx_d cos i`` (normalised over both
+    detectors) of an isotropic sky, polarisation and inclination; given the
+    delay ``d`` that response is approximated by a circular complex Gaussian
+    of covariance ``A0^2 R(d)``, ``R(d) = E[u u^H | d]``
+    (:func:`gwkit.sim.signal_prior.sky_response_prior`), which marginalises phase, amplitude ratio
+    and relative phase in closed form:
+    ``log sum_d p(d) exp(z^H M(d) z - log det(I + A0^2 R(d) / 2))``, ``z`` =
+    (z_H1(t), z_L1(t + d)), ``M(d) = I / 2 - (2 I + A0^2 R(d))^-1``
+    (``A0``: ``coherent_snr``, default 5). Unlike ``mf_lse_delay`` it rewards
+    H1 and L1 peaks whose amplitude ratio and phase difference a real source
+    makes. Only with ``MatchedFilter(coherent=True)``: it evaluates every
+    template, H1 time and shift (about 1.5x the filter's CPU time).
+``mf_lse_h1``, ``mf_lse_l1``
+    one detector alone (``mf_lse_time`` of that channel): for scale.
+
+Competition mode, with ``MatchedFilter(amplitudes=...)``:
+
+``mf_lse_amplitude``
+    ``mf_lse_time`` with the amplitude and phase marginalised instead of
+    maximised: ``|z|^2 / 2`` replaced by
+    ``log mean_A exp(-A^2 / 2) I0(A |z|)`` over the given signal amplitudes
+    (:func:`gwkit.sim.signal_prior.amplitude_log_marginal`; the recipe's own:
+    :func:`gwkit.sim.signal_prior.competition_amplitudes`), tabulated and
+    interpolated. The exact Bayes factor of the recipe's amplitude prior, up
+    to the bank's templates; ``benchmarks/bayes_bound.py`` measures how far
+    ``mf_lse_time`` is from it.
 """
 
 from __future__ import annotations
@@ -69,17 +108,25 @@ from gwkit.core.errors import DataError, GwkitError
 from gwkit.core.fileio import atomic_path
 from gwkit.core.hdf5 import attribute, check_format, open_hdf5
 from gwkit.sim.recipe import NSAMPLES, PEAK_RANGE, SAMPLE_RATE, Mode
+from gwkit.sim.signal_prior import (
+    amplitude_log_marginal,
+    coherent_quadratic_form,
+    sky_response_prior,
+)
 from gwkit.sim.waveforms import BinaryMasses
 
 if TYPE_CHECKING:
     from gwkit.sim.matched_filter import TemplateBank
 
-__all__ = ["FEATURES", "basis_series", "FilterBank", "FilterMode", "MatchedFilter", "FilterBankError"]
+__all__ = ["FEATURES", "PHYSICAL_FEATURES", "basis_series", "FilterBank", "FilterMode",
+           "MatchedFilter", "FilterBankError"]
 
 FilterMode = Mode  # the channel layout, :data:`gwkit.sim.recipe.Mode`
 FILTER_BANK_FORMAT = 1
 #: Feature names of :meth:`MatchedFilter.features` (numeric, one value per row).
 FEATURES = ("mf_snr", "mf_lse", "mf_lse_time", "mf_mchirp", "mf_time", "mf_template")
+#: Extra features of physical mode (two detectors), see the module docstring.
+PHYSICAL_FEATURES = ("mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
 
 
 class FilterBankError(GwkitError, ValueError):
@@ -337,16 +384,26 @@ class MatchedFilter(nn.Module):
         max_delay: largest delay of a detector from the Earth's centre in seconds
             (the Earth's radius over c); sets the merger-time prior of ``lse_time``.
         template_batch: templates whose SNR series are held at once (memory).
+        coherent: also compute ``lse_coherent`` (physical mode; about 1.5x the
+            filter's CPU time: every template, H1 time and L1 - H1 shift).
+        coherent_snr: the signal amplitude ``A0`` (network SNR) of the Gaussian
+            response prior of ``lse_coherent``.
+        amplitudes: competition mode: the signal amplitudes of channel 0
+            (equally likely) of ``lse_amplitude``; ``None``: not computed.
 
     ``forward(x)`` takes ``(B, C, nsamples)`` float strain and returns a dict
     of ``(B,)`` tensors: ``snr2`` (peak over templates and time, squared),
     ``lse``, ``lse_time``, ``template``, ``peak_index`` (fractional data
-    sample of the merger in channel 0) and ``snr2_channel`` ``(B, 2)``.
+    sample of the merger in channel 0) and ``snr2_channel`` ``(B, 2)``;
+    physical mode adds ``lse_delay``, ``lse_h1``, ``lse_l1`` and with
+    ``coherent`` ``lse_coherent`` (the module docstring's ``mf_lse_delay`` and
+    so on); ``amplitudes`` adds ``lse_amplitude``.
     """
 
     def __init__(self, bank: FilterBank, *, mode: FilterMode = "competition", margin: int = 200,
                  max_shift: float = 0.011, max_delay: float = 0.02125,
-                 template_batch: int = 256) -> None:
+                 template_batch: int = 256, coherent: bool = False,
+                 coherent_snr: float = 5.0, amplitudes: np.ndarray | None = None) -> None:
         super().__init__()
         if mode not in ("competition", "physical"):
             raise ValueError(f"mode must be 'competition' or 'physical', got {mode!r}")
@@ -380,6 +437,35 @@ class MatchedFilter(nn.Module):
                 np.log(prior / prior.sum()), dtype=torch.float32), persistent=False)
 
         self.channels = [0, 1] if mode == "physical" else [0]
+        self.coherent = bool(coherent) and mode == "physical"
+        if mode == "physical":
+            if not coherent_snr > 0:
+                raise ValueError(f"coherent_snr must be > 0, got {coherent_snr}")
+            self.coherent_snr = float(coherent_snr)
+            delay_prior, response = sky_response_prior(bank.stride, bank.sample_rate, self.pad)
+            m, c = coherent_quadratic_form(delay_prior, response, coherent_snr)
+            with np.errstate(divide="ignore"):
+                log_delay = np.log(delay_prior)
+            for name, value in (("log_delay_prior", log_delay), ("coherent_h1", m[:, 0, 0].real),
+                                ("coherent_l1", m[:, 1, 1].real),
+                                ("coherent_cross", 2 * m[:, 0, 1].real),
+                                ("coherent_const", c)):
+                self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32),
+                                     persistent=False)
+        self.amplitude_step = 0.01
+        if amplitudes is not None and mode != "competition":
+            raise ValueError("amplitudes (lse_amplitude) is a competition-mode statistic")
+        self.register_buffer("amplitude_table", None if amplitudes is None else torch.as_tensor(
+            amplitude_log_marginal(amplitudes, step=self.amplitude_step), dtype=torch.float32),
+            persistent=False)
+
+    def _amplitude_marginal(self, p2: torch.Tensor) -> torch.Tensor:
+        """``log mean_A exp(-A^2 / 2) I0(A |z|)`` from ``|z|^2``, interpolated in the table
+        (linearly continued past its end, where it is ~ ``max_A (A |z| - A^2 / 2)``)."""
+        table = self.amplitude_table
+        r = p2.sqrt() / self.amplitude_step
+        i = r.floor().long().clamp(max=table.numel() - 2)
+        return torch.lerp(table[i], table[i + 1], r - i)
 
     def forward(self, x) -> dict:
         n = self.bank.nsamples
@@ -395,7 +481,8 @@ class MatchedFilter(nn.Module):
         best_k = torch.zeros(b, dtype=torch.int64, device=x.device)
         best_j = torch.zeros(b, device=x.device)
         best_c = torch.zeros((b, 2), device=x.device)
-        lse_parts, lse_time_parts = [], []
+        lse_parts, lse_time_parts, amplitude_parts = [], [], []
+        physical_parts: dict[str, list] = {}
         for k0 in range(0, k, self.template_batch):
             k1 = min(k0 + self.template_batch, k)
             if self.coefficients is None:
@@ -415,6 +502,13 @@ class MatchedFilter(nn.Module):
             lse_parts.append(torch.logsumexp(val / 2 + log_w, dim=-1))
             lse_time_parts.append(torch.logsumexp(torch.logsumexp(
                 y / 2 + self.log_time_prior, dim=-1) + log_w, dim=-1))
+            if self.amplitude_table is not None:
+                amplitude_parts.append(torch.logsumexp(torch.logsumexp(
+                    self._amplitude_marginal(y) + self.log_time_prior, dim=-1) + log_w, dim=-1))
+            if self.mode == "physical":
+                for name, stat in self._two_detector_series(z, p2).items():
+                    physical_parts.setdefault(name, []).append(torch.logsumexp(torch.logsumexp(
+                        stat + self.log_time_prior, dim=-1) + log_w, dim=-1))
             vmax, kk = val.max(-1)
             better = vmax > best
             best = torch.where(better, vmax, best)
@@ -442,14 +536,87 @@ class MatchedFilter(nn.Module):
             "template": best_k,
             "peak_index": peak,
             "snr2_channel": best_c.clamp_min(0),
+            **{name: torch.logsumexp(torch.stack(parts, -1), -1)
+               for name, parts in physical_parts.items()},
+            **({"lse_amplitude": torch.logsumexp(torch.stack(amplitude_parts, -1), -1)}
+               if amplitude_parts else {}),
         }
+
+    def _two_detector_series(self, z: torch.Tensor, p2: torch.Tensor, chunk: int = 16
+                             ) -> dict[str, torch.Tensor]:
+        """Physical mode's log-likelihood series per template and H1 merger time (b, kb, T).
+
+        ``z`` (b, 2, kb, T + 2 pad) the complex SNR series of H1 and L1, ``p2``
+        their squared magnitudes. The L1 - H1 delay is summed over the grid
+        shifts ``-pad..pad`` with the sky prior: ``lse_delay`` (phase and
+        amplitude maximised per detector) as a convolution of
+        ``exp(|z_L1|^2 / 2)`` with the prior (float64), ``lse_coherent`` (the
+        Gaussian response prior, :func:`gwkit.sim.signal_prior.coherent_quadratic_form`) one shift at
+        a time against an upper bound of every shift's term, so nothing
+        overflows. Where every term underflows (float64: ``|z_L1|^2`` over
+        ~1400 nats below the series' peak; float32 for the coherent terms: 87
+        nats below their bound), the largest term stands for the sum, at most
+        ``log(2 pad + 1)`` low.
+        """
+        pad, span = self.pad, 2 * self.pad + 1
+        nt = p2.shape[-1] - 2 * pad
+        p_h1, p_l1 = p2[:, 0, :, pad:pad + nt], p2[:, 1]
+        # delay: log sum_d p(d) exp(|z_L1(t + d)|^2 / 2), a correlation with the prior
+        half = p_l1.double().reshape(-1, 1, p_l1.shape[-1]) / 2
+        l1_max = torch.nn.functional.max_pool1d(half, span, stride=1)  # (b kb, 1, T)
+        peak = half.amax(-1, keepdim=True)
+        scaled = (half - peak).exp()
+        total = torch.zeros_like(l1_max)
+        for d, weight in enumerate(self.log_delay_prior.double().exp().tolist()):
+            if weight > 0:
+                total.add_(scaled[..., d:d + nt], alpha=weight)
+        fallback = l1_max + self.log_delay_prior.max().double()
+        delay = torch.where(total > 0, peak + total.clamp_min(1e-300).log(), fallback)
+        delay = delay.reshape(p_h1.shape).to(p_h1.dtype)
+        out = {"lse_delay": p_h1 / 2 + delay, "lse_h1": p_h1 / 2,
+               "lse_l1": p_l1[..., pad:pad + nt] / 2}
+        if not self.coherent:
+            return out
+        # coherent: z^H M z = m_HH |z_H1|^2 + m_LL |z_L1|^2 + 2 Re(m_HL) Re(conj(z_H1) z_L1)
+        # (m_HL real: the prior is symmetric under cos i -> -cos i). Each shift's term is
+        # summed relative to top = |z_H1|^2 / 2 + max_shift |z_L1|^2 / 2 + max c, a bound of
+        # every shift's term (M < I / 2), so no exp overflows.
+        x, y = z.real.contiguous(), z.imag.contiguous()
+        l1_max = l1_max.reshape(p_h1.shape).to(p_h1.dtype)
+        c_max = float(self.coherent_const.max())
+        shifts = [d for d in range(span) if math.isfinite(float(self.coherent_const[d]))]
+        h1, l1, cross, const = (getattr(self, f"coherent_{name}").tolist()
+                                for name in ("h1", "l1", "cross", "const"))
+
+        def term(d: int, ks: slice) -> torch.Tensor:
+            """Shift d's term minus top, but for its c - max c (templates ks)."""
+            later = slice(d, d + nt)  # L1 at H1's time + (d - pad) grid steps
+            q = torch.add(-l1_max[:, ks], p_h1[:, ks], alpha=h1[d] - 0.5)
+            q.add_(p_l1[:, ks, later], alpha=l1[d])
+            w = x[:, 0, ks, pad:pad + nt] * x[:, 1, ks, later]
+            w.addcmul_(y[:, 0, ks, pad:pad + nt], y[:, 1, ks, later])
+            return q.add_(w, alpha=cross[d])
+
+        coherent = torch.empty_like(p_h1)
+        for k0 in range(0, p_h1.shape[1], chunk):
+            ks = slice(k0, min(k0 + chunk, p_h1.shape[1]))
+            acc = torch.zeros_like(p_h1[:, ks])
+            for d in shifts:
+                acc.add_(term(d, ks).exp_(), alpha=math.exp(const[d] - c_max))
+            top = p_h1[:, ks] / 2 + l1_max[:, ks] + c_max
+            value = top + acc.clamp_min(torch.finfo(acc.dtype).tiny).log()
+            if not bool((acc > 0).all()):  # every term underflowed: the largest stands in
+                largest = torch.stack([term(d, ks) + (const[d] - c_max) for d in shifts]).amax(0)
+                value = torch.where(acc > 0, value, top + largest)
+            coherent[:, ks] = value
+        return {**out, "lse_coherent": coherent}
 
     def features(self, x: np.ndarray, *, batch: int = 32, progress: bool = False
                  ) -> dict[str, np.ndarray]:
         """Features of every row of ``x`` (N, C, nsamples) (numpy, memory-mapped is fine).
 
-        Returns ``{name: (N,) float64}`` for :data:`FEATURES` plus
-        ``mf_snr_channel`` (N, 2).
+        Returns ``{name: (N,) float64}`` for :data:`FEATURES` (and in physical
+        mode :data:`PHYSICAL_FEATURES`) plus ``mf_snr_channel`` (N, 2).
         """
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
@@ -473,4 +640,6 @@ class MatchedFilter(nn.Module):
             "mf_time": cat["peak_index"] / self.bank.sample_rate,
             "mf_template": template.astype(np.float64),
             "mf_snr_channel": np.sqrt(cat["snr2_channel"]),
+            **{f"mf_{name}": cat[name] for name in ("lse_delay", "lse_coherent", "lse_h1",
+                                                    "lse_l1", "lse_amplitude") if name in cat},
         }

@@ -46,6 +46,14 @@ RECIPE = Recipe()
 SAMPLE_RATE = RECIPE.sample_rate  # Hz, the models' input rate
 WINDOW = RECIPE.nsamples  # samples, 2 s
 MERGER_OFFSET = 0.5 * sum(RECIPE.peak_range) / SAMPLE_RATE  # s into a window: 1.35
+# s: the most a real signal's arrival differs between H1 and L1 (3002 km / c = 10.0 ms)
+LIGHT_TRAVEL_S = 0.010
+# s: the width of a model's plateau of high scores around a signal (the training merger range)
+PLATEAU_S = (RECIPE.peak_range[1] - RECIPE.peak_range[0]) / SAMPLE_RATE
+# s: the shortest honest time slide: past the light travel time and the model's plateau, so a
+# slide pairs each channel-0 stretch with channel-1 data the model sees as new (shorter
+# slides are allowed, with a warning from gwkit.scan: neighbouring slides repeat each other)
+MIN_HONEST_SLIDE_S = LIGHT_TRAVEL_S + PLATEAU_S
 # channel order of each mode: competition rows carry L1 in channel 0 (the course's quirk)
 DEFAULT_CHANNELS = {mode: Recipe(mode=mode).channels for mode in MODES}
 
@@ -179,6 +187,8 @@ class ScanResult:
     background_duration: float  # s
     background_max: float  # loudest background window (-inf when none)
     trigger_far: list[tuple[float, bool]]  # per trigger
+    slide_step: float | None = None  # s actually used (whole samples) between slides
+    nslides: int = 0  # time slides in the background (0: off-source windows)
 
 
 def scan(
@@ -218,9 +228,16 @@ def scan(
         kind = "slides" if ensemble.mode == "physical" else "offsource"
     if kind not in ("slides", "offsource"):
         raise ValueError(f"background must be auto, slides or offsource, got {background!r}")
-    shifts = [0]
+    shifts, nstep = [0], None
     if kind == "slides":
-        shifts = _slide_shifts(white, _samples(slide_step, fs, "slide_step"), slides)
+        nstep = _samples(slide_step, fs, "slide_step")
+        if min(slide_step, nstep / fs) <= LIGHT_TRAVEL_S:
+            raise ValueError(
+                f"slide_step={slide_step} s is not a time slide: a shift within the "
+                f"{LIGHT_TRAVEL_S * 1e3:g} ms light travel time between the detectors keeps real "
+                "signals coincident"
+            )
+        shifts = _slide_shifts(white, nstep, slides)
     # on-source: the loudest trigger's time +- exclude, in samples of the whitened series
     event = (loudest.time - white.t0) * fs
     on_source = (event - exclude * fs, event + exclude * fs)
@@ -248,15 +265,20 @@ def scan(
     per_trigger = [far(t.score, np.asarray(maxima), duration) for t in triggers]
     bg_max = float(bg["score"].max()) if bg["score"].size else -math.inf
     return ScanResult(times, scores, triggers, loudest, rate, bound, kind, bg, duration, bg_max,
-                      per_trigger)
+                      per_trigger, None if nstep is None else nstep / fs,
+                      len(shifts) if kind == "slides" else 0)
 
 
 def _slide_shifts(white: Whitened, nstep: int, slides: int | None) -> list[int]:
-    """Shifts in samples of channel 1: ``k * nstep`` for k = 1..slides (default: all that fit)."""
+    """Shifts in samples of channel 1: ``k * nstep`` for k = 1..slides (default: all that fit).
+
+    The shift is circular, so ``k * nstep`` is also a shift of ``nsamples - k * nstep`` the
+    other way: the last slide keeps at least ``nstep`` from a whole turn (zero lag).
+    """
     nsamples = white.data.shape[-1]
     if white.data.shape[0] < 2:
         raise ValueError("time slides need two detectors")
-    most = (nsamples - 1) // nstep
+    most = (nsamples - nstep) // nstep
     nslides = most if slides is None else slides
     if not 1 <= nslides <= most:
         raise ValueError(

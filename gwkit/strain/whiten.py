@@ -25,7 +25,8 @@ Precision: the work is done in float64, because raw strain (~1e-21) has power
 CPU and move the whitened data.
 
 This module is for data whose PSD is unknown. The competition's own whitening
-(a fixed design PSD, a Tukey window, no truncation) is :mod:`gwkit.sim.whiten`.
+(a fixed design PSD, a Tukey window, no truncation) is
+:mod:`gwkit.sim.competition_whitening`.
 """
 
 from __future__ import annotations

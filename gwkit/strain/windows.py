@@ -4,10 +4,10 @@ The competition's rows are not plain cuts of white noise: the generator
 multiplied 2 s of coloured strain by a Tukey(1/8) window and whitened it with
 the design PSD, circularly. So a row is unit-variance white in the middle and
 tapered at the ends, with the whitening filter's wrap-around leaving rms ~0.17
-at the very ends (:mod:`gwkit.sim.whiten`). :func:`competition_rows` gives a
+at the very ends (:mod:`gwkit.sim.competition_whitening`). :func:`competition_rows` gives a
 window of real whitened strain exactly that shape: it re-colours the window
 with the design PSD and applies the competition's own whitening
-(:func:`gwkit.sim.whiten.whiten_torch`). For noise this is the competition's
+(:func:`gwkit.sim.competition_whitening.competition_whiten_torch`). For noise this is the competition's
 noise distribution, not an approximation of it: the competition's noise is
 circular Gaussian noise with the design PSD, which is what re-colouring
 unit-variance white noise gives. In the middle of the window the row equals
@@ -26,9 +26,9 @@ import functools
 import numpy as np
 import torch
 
+from gwkit.sim.competition_whitening import competition_whiten_torch, whitening_filter
 from gwkit.sim.psd import design_psd
 from gwkit.sim.recipe import PSD_FLOW, SAMPLE_RATE
-from gwkit.sim.whiten import whiten_torch, whitening_filter
 
 __all__ = ["competition_rows", "fill_band", "sliding_windows", "window_starts"]
 
@@ -97,4 +97,4 @@ def competition_rows(windows: torch.Tensor, sample_rate: float = SAMPLE_RATE) ->
     coloured = torch.fft.irfft(
         torch.fft.rfft(windows.to(torch.float32), dim=-1) * response, n=nsamples, dim=-1
     )
-    return whiten_torch(coloured, psd, sample_rate)
+    return competition_whiten_torch(coloured, psd, sample_rate)

@@ -135,11 +135,16 @@ def prepare_val_set(cfg: TrainConfig, bank: WaveformBank, val_ids: np.ndarray, f
 
 
 class ValSet(Protocol):
-    """A validation set: labels, SNR groups, waveform ids and batches in a fixed order."""
+    """A validation set: labels, SNR groups, row groups and batches in a fixed order.
+
+    ``row_group`` is what ``oof.csv`` keeps in its ``waveform_id`` column: rows that
+    share one came from one waveform (or, in train_data, share noise); ``-1`` marks a
+    noise row of the engine, a group of its own.
+    """
 
     y: np.ndarray
     snr_group: np.ndarray
-    waveform_id: np.ndarray
+    row_group: np.ndarray
 
     def __len__(self) -> int: ...
 
@@ -197,7 +202,7 @@ def prepare_data_folds(cfg: TrainConfig, data: TrainingData, d: Dist = Dist()) -
     bank's folds), so every fold gets its share of both.
     """
     path = Path(cfg.out_dir) / cfg.name / "data_folds.csv"
-    ngroups = int(data.group.max()) + 1
+    ngroups = int(data.row_group.max()) + 1
     if path.is_file():
         df = load_folds(path)
         same = np.array_equal(np.sort(df["waveform_id"].to_numpy()), np.arange(ngroups))
@@ -206,8 +211,8 @@ def prepare_data_folds(cfg: TrainConfig, data: TrainingData, d: Dist = Dist()) -
                            f"{cfg.n_folds} folds (other files?); use another --name")
         return df
     signal = np.zeros(ngroups, dtype=bool)
-    signal[data.group[data.y > 0]] = True
-    mass = pd.Series(np.nan_to_num(data.chirp_mass, nan=0.0)).groupby(data.group).mean()
+    signal[data.row_group[data.y > 0]] = True
+    mass = pd.Series(np.nan_to_num(data.chirp_mass, nan=0.0)).groupby(data.row_group).mean()
     mass = mass.reindex(range(ngroups)).to_numpy()
     parts = []
     for kind, ids in (("noise-only", np.flatnonzero(~signal)), ("signal", np.flatnonzero(signal))):
@@ -305,7 +310,7 @@ def split_fixed(cfg: TrainConfig, data: TrainingData, data_folds: pd.DataFrame,
     """
     if cfg.val_source == "engine":
         return data, None
-    fold_of = data_folds.set_index("waveform_id")["fold"].reindex(data.group).to_numpy()
+    fold_of = data_folds.set_index("waveform_id")["fold"].reindex(data.row_group).to_numpy()
     val = data.take(np.flatnonzero(fold_of == fold))
     if np.unique(val.y).size < 2:
         raise RunError(f"fold {fold}: the validation rows of train_data hold only "

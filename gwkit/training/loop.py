@@ -155,7 +155,7 @@ def oof_table(val: ValSet, logit: np.ndarray, fold: int) -> pd.DataFrame:
     """
     return pd.DataFrame({
         "id": fold * len(val) + np.arange(len(val)), "label": val.y.astype(int),
-        "snr_group": val.snr_group, "waveform_id": val.waveform_id, "logit": logit, "fold": fold,
+        "snr_group": val.snr_group, "waveform_id": val.row_group, "logit": logit, "fold": fold,
     }, columns=list(OOF_COLUMNS))
 
 

@@ -75,15 +75,15 @@ def test_the_three_formats_read_the_same_rows_and_groups(tmp_path):
         np.testing.assert_array_equal(data.y, params["label"])
         np.testing.assert_array_equal(data.peak_index, params["peak_index"].fillna(-1))
         # one group per waveform (its copies together), every noise row alone
-        assert data.group[1] == data.group[4] and data.group[2] == data.group[7]
-        assert data.group[5] == data.group[9] and len(set(data.group.tolist())) == 12 - 3
+        assert data.row_group[1] == data.row_group[4] and data.row_group[2] == data.row_group[7]
+        assert data.row_group[5] == data.row_group[9] and len(set(data.row_group.tolist())) == 12 - 3
         if path.suffix != ".sav":
             np.testing.assert_array_equal(data.snr_group, 20.0)
     both = open_training_data(paths[:2], cache_dir=tmp_path / "cache")  # concatenated
     assert len(both) == 24
     np.testing.assert_array_equal(both.read(np.array([12, 0])), x[[0, 0]].astype(np.float32))
     # the same waveform ids in two files: the same waveforms (conservative), so one group each
-    assert both.group[1] == both.group[13] and both.group[0] == both.group[12]  # shared noise too
+    assert both.row_group[1] == both.row_group[13] and both.row_group[0] == both.row_group[12]  # shared noise too
 
 
 def test_sav_blocks_of_one_seed_share_waveforms_and_noise_across_snrs(tmp_path):
@@ -94,8 +94,8 @@ def test_sav_blocks_of_one_seed_share_waveforms_and_noise_across_snrs(tmp_path):
     write_sav(tmp_path, x + 0.5 * (params["label"].to_numpy() == 1)[:, None, None], loud, 1)
     data = open_training_data([tmp_path], cache_dir=tmp_path / "cache")  # a folder: both blocks
     assert [p.name for p in data.paths] == ["train_ts_0.sav", "train_ts_1.sav"]
-    np.testing.assert_array_equal(data.group[:12], data.group[12:])  # row i of each: one group
-    assert data.group[1] == data.group[16] and len(set(data.group.tolist())) == 9
+    np.testing.assert_array_equal(data.row_group[:12], data.row_group[12:])  # row i of each: one group
+    assert data.row_group[1] == data.row_group[16] and len(set(data.row_group.tolist())) == 9
 
 
 def test_group_rows_links_through_waveforms_and_noise():
@@ -112,7 +112,7 @@ def test_unknown_waveforms_are_refused_unless_groups_none(tmp_path):
         with pytest.raises(DataError, match=f"cannot be known .*{missing} missing.*groups=none"):
             open_training_data([path], cache_dir=tmp_path / "cache")
         data = open_training_data([path], groups="none", cache_dir=tmp_path / "cache")
-        assert data.group.tolist() == list(range(12))
+        assert data.row_group.tolist() == list(range(12))
 
 
 def test_sav_blocks_are_unpickled_once_then_read_from_the_spill(tmp_path, monkeypatch):

@@ -45,14 +45,14 @@ def test_projection_identities_match_the_reference(small_bank, mode):
 @pytest.mark.parametrize("mode", ["competition", "physical"])
 def test_whitened_batch_matches_reference_whitening(small_bank, mode):
     """The engine's whitened signal at unit network SNR is the reference's, amplitude included."""
-    from gwkit.sim.whiten import whiten
+    from gwkit.sim.competition_whitening import competition_whiten
 
     recipe = Recipe(mode=mode)
     sampler = Sampler(small_bank, mode=mode, dtype=torch.float64)
     src = _sources_on_bank(small_bank, recipe, 3, seed=5)
     sb = sampler.project(torch.arange(3), _extrinsics(src))
     for k, s in enumerate(src):
-        ref_white = whiten(project(s, recipe).strain, recipe.psd)  # (2, N), unit network SNR
+        ref_white = competition_whiten(project(s, recipe).strain, recipe.psd)  # (2, N), unit network SNR
         engine_white = torch.fft.irfft(sb.white_spectrum[k], n=recipe.nsamples).numpy()
         np.testing.assert_allclose(engine_white, ref_white, rtol=0,
                                    atol=1e-6 * np.abs(ref_white).max())

@@ -18,11 +18,11 @@ from gwkit.scoring.exported import (
     SUFFIXES,
     ExportError,
     FoldMean,
-    contract_path,
     export_runs,
     load_exported,
 )
 from gwkit.scoring.inference import (
+    contract_path,
     ensemble,
     find_checkpoints,
     load_detector,

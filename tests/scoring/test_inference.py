@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +71,18 @@ def test_discovery_skips_hidden_files_and_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InferenceError, match="no checkpoint found"):
         find_checkpoints([tmp_path / "empty"])
+
+
+def test_discovery_imports_no_torch(tmp_path):
+    """Finding checkpoints (exported files told apart by name) stays light: no torch import."""
+    save_checkpoint(tmp_path / "run" / "fold0.pt", create_model(MODEL))
+    (tmp_path / "run.onnx").write_bytes(b"")
+    code = ("import sys; from gwkit.scoring.inference import find_checkpoints; "
+            f"found = find_checkpoints([{str(tmp_path / 'run')!r}, {str(tmp_path / 'run.onnx')!r}]); "
+            "print(len(found), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "False"]
 
 
 def test_two_output_models_score_the_log_odds_of_the_signal_class(tmp_path):

@@ -33,3 +33,25 @@ def test_torch_antenna_patterns_and_delays_equal_lal(rng, ifo):
 def test_unknown_detector_is_a_clear_error():
     with pytest.raises(ValueError, match="XX"):
         detectors.antenna_patterns(0.1, 0.2, 0.3, "XX")
+
+
+@pytest.mark.parametrize("ifo", IFOS)
+def test_detector_constants_and_hour_angle_form_equal_lal(rng, ifo):
+    """DETECTORS (what the matched filter uses without LALSuite) are LALSuite's values, and
+    antenna_response at hour angle GMST - ra gives LALSuite's patterns and delays."""
+    import lal
+    import lalsimulation
+
+    d = lalsimulation.DetectorPrefixToLALDetector(ifo)
+    response, location = detectors.detector_tensors(ifo)
+    np.testing.assert_array_equal(response, np.array(d.response, dtype=np.float64))
+    np.testing.assert_allclose(location, np.array(d.location), rtol=1e-12)
+    gmst = lal.GreenwichMeanSiderealTime(lal.LIGOTimeGPS(0))
+    ra, dec, psi = _sky(rng, 5)
+    fp, fc, dt = detectors.antenna_response(*(torch.from_numpy(v) for v in (gmst - ra, dec, psi)),
+                                            ifo)
+    for i in range(5):
+        want = lal.ComputeDetAMResponse(d.response, ra[i], dec[i], psi[i], gmst)
+        np.testing.assert_allclose((fp[i].item(), fc[i].item()), want, atol=1e-9)
+        assert dt[i].item() == pytest.approx(
+            lal.TimeDelayFromEarthCenter(d.location, ra[i], dec[i], lal.LIGOTimeGPS(0)), abs=1e-12)

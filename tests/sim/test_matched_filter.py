@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import hilbert
 
 from gwkit.core.metrics import roc_auc
-from gwkit.sim.generator import coloured_noise, simulate_block
+from gwkit.sim.generator import simulate_block
 from gwkit.sim.matched_filter import (
     TemplateBank,
     fitting_factor,
@@ -17,7 +17,6 @@ from gwkit.sim.matched_filter import (
 )
 from gwkit.sim.mf_features import filter_spectra
 from gwkit.sim.recipe import MassPrior, Recipe
-from gwkit.sim.whiten import whiten
 
 RECIPE = Recipe()
 # Heavier binaries than the competition's (component masses 20-60, total < 80 Msun) so
@@ -44,12 +43,9 @@ def bank() -> TemplateBank:
 
 
 @pytest.fixture(scope="module")
-def noise() -> np.ndarray:
+def noise(whitened_noise) -> np.ndarray:
     """(120, 2, N) whitened competition noise."""
-    rng = np.random.default_rng(7)
-    psd = RECIPE.psd
-    return np.stack([whiten(coloured_noise(rng, psd, RECIPE.nsamples, RECIPE.sample_rate), psd)
-                     for _ in range(120)])
+    return whitened_noise(120, seed=7)
 
 
 def test_template_is_whitened_unit_norm_with_peak_at_ref_index():

@@ -8,19 +8,13 @@ from scipy.special import logsumexp
 
 from gwkit.sim.matched_filter import build_filter_bank, matched_filter, prior_weights
 from gwkit.sim.mf_features import FEATURES, FilterBank, FilterBankError, MatchedFilter
-from gwkit.sim.whiten import whiten
 
 
 @pytest.fixture(scope="module")
-def rows(heavy_template_bank) -> np.ndarray:
+def rows(heavy_template_bank, whitened_noise) -> np.ndarray:
     """(24, 2, N): 12 noise rows, then 12 with template k injected at SNR 4-15 into channel 0."""
-    from gwkit.sim.generator import coloured_noise
-
     bank = heavy_template_bank
-    rng = np.random.default_rng(3)
-    psd = bank.recipe.psd
-    x = np.stack([whiten(coloured_noise(rng, psd, bank.recipe.nsamples, bank.recipe.sample_rate),
-                         psd) for _ in range(24)])
+    x = whitened_noise(24, seed=3)
     for i in range(12):
         k = i % len(bank)
         x[12 + i, 0] += np.linspace(4, 15, 12)[i] * np.roll(bank.templates[k], 40 * i - 200)
@@ -83,6 +77,31 @@ def test_features_equal_the_reference_filter_and_its_snr_series(heavy_template_b
     grid_max = logsumexp(p2[..., 1:-1].max(-1) / 2 + np.log(weight), axis=-1)
     assert np.all(feats["mf_lse"] >= grid_max - 1e-4)
     assert np.all(feats["mf_lse"] <= grid_max + 0.5)
+
+
+def test_amplitude_marginal_equals_its_definition_and_is_bounded_by_lse_time(
+        heavy_template_bank, rows):
+    """lse_amplitude is lse_time with |z|^2 / 2 replaced by log mean_A exp(-A^2/2) I0(A|z|)
+    (scipy's Bessel function on the reference SNR series), so it never exceeds lse_time
+    (I0(x) <= e^x and A|z| - A^2/2 <= |z|^2/2) and still ranks the injections above noise."""
+    from scipy.special import i0e
+
+    bank = heavy_template_bank
+    filters = FilterBank.from_templates(bank, f_max=1024.0, stride=4, tolerance=None)
+    amplitudes = np.array([3.0, 6.0, 9.0])
+    mf = MatchedFilter(filters, amplitudes=amplitudes)
+    feats = mf.features(rows)
+    r = np.abs(_snr_series(rows[:, 0], bank.templates)[..., mf.window.numpy()])
+    g = logsumexp(-amplitudes**2 / 2 + np.log(i0e(amplitudes * r[..., None]))
+                  + amplitudes * r[..., None], axis=-1) - np.log(len(amplitudes))
+    log_t = mf.log_time_prior.double().numpy()
+    want = logsumexp(logsumexp(g + log_t, axis=-1) + np.log(filters.weight), axis=-1)
+    np.testing.assert_allclose(feats["mf_lse_amplitude"], want, rtol=2e-3, atol=2e-3)
+    assert np.all(feats["mf_lse_amplitude"] <= feats["mf_lse_time"] + 1e-4)
+    assert feats["mf_lse_amplitude"][12:].min() > np.median(feats["mf_lse_amplitude"][:12])
+    assert "mf_lse_amplitude" not in MatchedFilter(filters).features(rows[:2])
+    with pytest.raises(ValueError, match="competition-mode"):
+        MatchedFilter(filters, mode="physical", amplitudes=amplitudes)
 
 
 def test_injections_are_found_and_rank_above_noise(heavy_template_bank, rows):
@@ -168,3 +187,137 @@ def test_a_bank_file_with_bad_attributes_is_one_line(tmp_path, key, value, messa
         f.attrs[key] = value
     with pytest.raises(FilterBankError, match=rf"^{path}: {message}"):
         FilterBank.load(path)
+
+
+# ----------------------------------------------------------------------------- physical mode
+
+
+def _two_detector_rows(rows, bank, l1_factor: float, l1_shift: int) -> np.ndarray:
+    """The fixture's rows with L1 (channel 1) holding ``l1_factor`` times the H1 injection,
+    ``l1_shift`` samples later."""
+    x = rows.copy()
+    for i in range(12):
+        inj = np.linspace(4, 15, 12)[i] * np.roll(bank.templates[i % len(bank)], 40 * i - 200)
+        x[12 + i, 1] += l1_factor * np.roll(inj, l1_shift)
+    return x
+
+
+def _reference_physical(x, bank, filters, mf) -> dict[str, np.ndarray]:
+    """The physical statistics from the reference SNR series (an independent numpy FFT path),
+    in float64: log-sum-exps over templates, H1 time and L1 shift with the sky prior."""
+    from gwkit.sim.signal_prior import coherent_quadratic_form, sky_response_prior
+
+    window = mf.window.numpy()
+    z = np.stack([_snr_series(x[:, c], bank.templates)[..., window] for c in (0, 1)])
+    pad, nt = mf.pad, window.size - 2 * mf.pad
+    zh = z[0][..., pad:pad + nt]  # (N, K, T)
+    zl = np.stack([z[1][..., d:d + nt] for d in range(2 * pad + 1)], -1)  # (N, K, T, D)
+    log_t = mf.log_time_prior.double().numpy()
+    log_w = np.log(filters.weight)
+
+    def marginal(series):  # (N, K, T) -> (N,)
+        return logsumexp(logsumexp(series + log_t, axis=-1) + log_w, axis=-1)
+
+    p, r = sky_response_prior(filters.stride, filters.sample_rate, pad)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(p)
+    m, c = coherent_quadratic_form(p, r, mf.coherent_snr)
+    zz = np.stack(np.broadcast_arrays(zh[..., None], zl), -1)  # (N, K, T, D, 2)
+    quad = np.einsum("nktdi,dij,nktdj->nktd", zz.conj(), m, zz).real + c
+    return {
+        "mf_lse_delay": marginal(np.abs(zh) ** 2 / 2 + logsumexp(np.abs(zl) ** 2 / 2 + log_p,
+                                                                 axis=-1)),
+        "mf_lse_coherent": marginal(logsumexp(quad, axis=-1)),
+        "mf_lse_h1": marginal(np.abs(zh) ** 2 / 2),
+        "mf_lse_l1": marginal(np.abs(z[1][..., pad:pad + nt]) ** 2 / 2),
+    }
+
+
+def test_physical_statistics_equal_their_definitions(heavy_template_bank, rows):
+    """mf_lse_delay / _coherent / _h1 / _l1 equal the float64 numpy reference."""
+    bank = heavy_template_bank
+    x = _two_detector_rows(rows, bank, -0.8, 24)
+    filters = FilterBank.from_templates(bank, f_max=1024.0, stride=4, tolerance=None)
+    mf = MatchedFilter(filters, mode="physical", coherent=True, coherent_snr=6.0)
+    feats = mf.features(x)
+    for name, value in _reference_physical(x, bank, filters, mf).items():
+        np.testing.assert_allclose(feats[name], value, rtol=2e-3, atol=2e-3, err_msg=name)
+
+
+def test_loud_rows_far_from_the_prior_stay_finite(heavy_template_bank, rows):
+    """SNR up to 75 with L1 = +H1 (a response the prior finds unlikely): every coherent term
+    underflows below its float32 bound, and the largest term stands in for the sum, at most
+    log(shifts) below the float64 reference."""
+    bank = heavy_template_bank
+    x = _two_detector_rows(rows, bank, 1.0, 0)
+    x[12:] *= 5
+    filters = FilterBank.from_templates(bank, f_max=1024.0, stride=4, tolerance=None)
+    mf = MatchedFilter(filters, mode="physical", coherent=True)
+    feats = mf.features(x)
+    ref = _reference_physical(x, bank, filters, mf)["mf_lse_coherent"]
+    assert np.all(np.isfinite(feats["mf_lse_coherent"]))
+    shifts = int(np.isfinite(mf.coherent_const.numpy()).sum())
+    assert np.all(feats["mf_lse_coherent"] <= ref * (1 + 1e-5) + 1e-3)
+    assert np.all(feats["mf_lse_coherent"] >= ref * (1 + 1e-5) - np.log(shifts) - 1e-3)
+    assert ref[12:].min() > 50 * ref[:12].max()  # loud indeed
+
+
+def test_delay_marginal_is_bounded_by_the_shift_maximised_statistic(heavy_template_bank, rows):
+    """mean <= max over the shifts: mf_lse_time + log(min prior) <= mf_lse_delay <=
+    mf_lse_time when every shift in reach is a possible delay; equal with one shift."""
+    bank = heavy_template_bank
+    x = _two_detector_rows(rows, bank, -0.8, 24)
+    filters = FilterBank.from_templates(bank, f_max=1024.0, stride=4, tolerance=None)
+    mf = MatchedFilter(filters, mode="physical", max_shift=0.009)
+    feats = mf.features(x)
+    p_min = float(mf.log_delay_prior.min())
+    assert np.isfinite(p_min)
+    assert np.all(feats["mf_lse_delay"] <= feats["mf_lse_time"] + 1e-4)
+    assert np.all(feats["mf_lse_delay"] >= feats["mf_lse_time"] + p_min - 1e-4)
+    one = MatchedFilter(filters, mode="physical", max_shift=0.0).features(x)
+    np.testing.assert_allclose(one["mf_lse_delay"], one["mf_lse_time"], rtol=1e-5, atol=1e-5)
+    assert "mf_lse_coherent" not in feats  # costly: only when asked
+    competition = MatchedFilter(filters).features(x)
+    assert not {"mf_lse_delay", "mf_lse_h1", "mf_lse_l1"} & competition.keys()
+
+
+def test_coherent_statistic_rewards_the_response_a_source_makes(heavy_template_bank, rows):
+    """H1 and L1 nearly anti-aligned: L1 = -0.8 H1 is a likely source, +0.8 H1 is not. With
+    L1 negated (noise included) the phase-blind statistics cannot tell them apart; the
+    coherent one prefers the first. Swapping the detectors of pure-noise rows swaps the
+    single-detector columns."""
+    bank = heavy_template_bank
+    filters = FilterBank.from_templates(bank, f_max=1024.0, stride=4, tolerance=None)
+    mf = MatchedFilter(filters, mode="physical", coherent=True)
+    x = _two_detector_rows(rows, bank, -0.8, 24)
+    flipped = x.copy()
+    flipped[:, 1] *= -1
+    likely, unlikely = mf.features(x), mf.features(flipped)
+    signal = slice(14, 24)  # SNR >= 6
+    for name in ("mf_lse_time", "mf_lse_delay", "mf_lse_h1", "mf_lse_l1"):
+        np.testing.assert_allclose(likely[name], unlikely[name], rtol=1e-5)
+    assert np.all(likely["mf_lse_coherent"][signal] > unlikely["mf_lse_coherent"][signal] + 2)
+    swapped = mf.features(rows[:12, ::-1].copy())
+    noise = mf.features(rows[:12])
+    np.testing.assert_allclose(swapped["mf_lse_h1"], noise["mf_lse_l1"], rtol=1e-5)
+    np.testing.assert_allclose(swapped["mf_lse_l1"], noise["mf_lse_h1"], rtol=1e-5)
+
+
+def test_coherent_prior_matches_the_physical_simulation(heavy_template_bank):
+    """Sources simulated in physical mode (antenna patterns, delays: gwkit.sim.generator) score
+    higher on the coherent statistic than the same rows with L1 negated, which only a source
+    the sky prior finds unlikely would make; the phase-blind statistic cannot tell."""
+    from gwkit.sim.generator import make_sample
+    from gwkit.sim.recipe import MassPrior, Recipe
+
+    recipe = Recipe(mode="physical", masses=MassPrior(20.0, 80.0))
+    rng = np.random.default_rng(7)
+    x = np.stack([make_sample(rng, recipe, snr=12.0)[0] for _ in range(8)]).astype(np.float32)
+    flipped = x.copy()
+    flipped[:, 1] *= -1
+    filters = FilterBank.from_templates(heavy_template_bank, stride=8, f_max=1023.5)
+    mf = MatchedFilter(filters, mode="physical", coherent=True)
+    real, wrong = mf.features(x), mf.features(flipped)
+    np.testing.assert_allclose(real["mf_lse_delay"], wrong["mf_lse_delay"], rtol=1e-5)
+    gain = real["mf_lse_coherent"] - wrong["mf_lse_coherent"]
+    assert np.sum(gain > 0) >= 7 and np.median(gain) > 3, gain

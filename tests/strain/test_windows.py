@@ -5,10 +5,10 @@ import pytest
 import scipy.signal
 import torch
 
+from gwkit.sim.competition_whitening import competition_whiten
 from gwkit.sim.generator import coloured_noise
 from gwkit.sim.psd import design_psd
 from gwkit.sim.recipe import NSAMPLES, PSD_FLOW, SAMPLE_RATE
-from gwkit.sim.whiten import whiten
 from gwkit.strain.windows import competition_rows, fill_band, sliding_windows, window_starts
 
 FS, N = 8192.0, 16384
@@ -21,7 +21,8 @@ def _rms(x: np.ndarray, lo: int, hi: int) -> float:
 def test_rows_of_white_noise_have_the_competitions_noise_profile():
     rng = np.random.default_rng(3)
     psd = design_psd(NSAMPLES, SAMPLE_RATE, PSD_FLOW)
-    competition = whiten(np.stack([coloured_noise(rng, psd, N, FS, 1)[0] for _ in range(300)]), psd)
+    competition = competition_whiten(np.stack([coloured_noise(rng, psd, N, FS, 1)[0]
+                                               for _ in range(300)]), psd)
     white = torch.randn(300, N, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     rows = competition_rows(white).numpy()
     assert rows.dtype == np.float32 and rows.shape == (300, N)

@@ -1,11 +1,15 @@
-"""The competition's windowing and whitening, in numpy and in torch.
+"""The competition's windowing and whitening of simulated rows, in numpy and in torch.
 
-Whitening of one detector's series ``x`` (the course generator's recipe):
-multiply by a Tukey window (alpha 1/8) over the whole segment, rfft, multiply
-by ``sqrt(2 / (sample_rate * psd))`` (0 where the PSD is 0, i.e. below 10 Hz),
-zero the DC bin, irfft. Coloured Gaussian noise comes out with unit variance
-in the middle of the segment and tapered ends. Whitening is linear:
-``whiten(n + h) == whiten(n) + whiten(h)``.
+Whitening of one detector's series ``x`` (the course generator's recipe, with
+the recipe's fixed design PSD): multiply by a Tukey window (alpha 1/8) over the
+whole segment, rfft, multiply by ``sqrt(2 / (sample_rate * psd))`` (0 where the
+PSD is 0, i.e. below 10 Hz), zero the DC bin, irfft. Coloured Gaussian noise
+comes out with unit variance in the middle of the segment and tapered ends.
+Whitening is linear: ``competition_whiten(n + h) == competition_whiten(n) +
+competition_whiten(h)``.
+
+Real strain, whose PSD is unknown, is whitened by its own Welch PSD with a
+truncated filter instead: :mod:`gwkit.strain.whiten`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ __all__ = [
     "tukey",
     "central_window",
     "whitening_filter",
-    "whiten",
-    "whiten_torch",
+    "competition_whiten",
+    "competition_whiten_torch",
 ]
 
 
@@ -83,7 +87,8 @@ def _check_psd(nsamples: int, psd: np.ndarray) -> None:
         )
 
 
-def whiten(x: np.ndarray, psd: np.ndarray, sample_rate: float = SAMPLE_RATE) -> np.ndarray:
+def competition_whiten(x: np.ndarray, psd: np.ndarray,
+                       sample_rate: float = SAMPLE_RATE) -> np.ndarray:
     """Whiten series along the last axis exactly as the competition did.
 
     ``x``: (..., nsamples) strain; ``psd``: one-sided PSD in 1/Hz with
@@ -97,8 +102,8 @@ def whiten(x: np.ndarray, psd: np.ndarray, sample_rate: float = SAMPLE_RATE) -> 
     return np.fft.irfft(xf, n=nsamples, axis=-1)
 
 
-def whiten_torch(x, psd, sample_rate: float = SAMPLE_RATE):
-    """Torch version of :func:`whiten` (batched along leading dims, on x's device).
+def competition_whiten_torch(x, psd, sample_rate: float = SAMPLE_RATE):
+    """Torch version of :func:`competition_whiten` (batched along leading dims, on x's device).
 
     ``psd`` may be a numpy array or tensor. The computation runs in x's dtype
     promoted to at least float32; the result has x's dtype.

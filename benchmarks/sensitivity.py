@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                         "physical mode: mf_bayes_delay is the marginalised two-detector one")
     p.add_argument("--coherent", action="store_true",
                    help="physical mode: also the coherent two-detector column mf_bayes_coherent "
-                        "(about 1.5x the filter's CPU time)")
+                        "(1.8-3x the filter's CPU time)")
     p.add_argument("--amplitude", action="store_true",
                    help="competition mode: also mf_bayes_amplitude, the amplitude- and "
                         "phase-marginalised Bayes factor of the recipe's SNR prior")

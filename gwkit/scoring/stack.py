@@ -355,7 +355,7 @@ def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode
                             ) -> dict[str, np.ndarray]:
     """:class:`gwkit.sim.mf_features.MatchedFilter` features of ``x`` (N, C, L) with a bank file.
 
-    ``coherent``: also ``mf_lse_coherent`` (physical mode; about 1.5x the filter's cost);
+    ``coherent``: also ``mf_lse_coherent`` (physical mode; 1.8-3x the filter's cost);
     ``amplitudes``: also ``mf_lse_amplitude`` (competition mode).
     """
     from gwkit.sim.mf_features import FilterBank, FilterBankError, MatchedFilter

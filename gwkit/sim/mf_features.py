@@ -74,7 +74,7 @@ each marginalised over templates (prior weights) and the H1 merger time like
     (``A0``: ``coherent_snr``, default 5). Unlike ``mf_lse_delay`` it rewards
     H1 and L1 peaks whose amplitude ratio and phase difference a real source
     makes. Only with ``MatchedFilter(coherent=True)``: it evaluates every
-    template, H1 time and shift (about 1.5x the filter's CPU time).
+    template, H1 time and shift (1.8x the physical filter's CPU time on one thread, 3x on two).
 ``mf_lse_h1``, ``mf_lse_l1``
     one detector alone (``mf_lse_time`` of that channel): for scale.
 
@@ -384,7 +384,7 @@ class MatchedFilter(nn.Module):
         max_delay: largest delay of a detector from the Earth's centre in seconds
             (the Earth's radius over c); sets the merger-time prior of ``lse_time``.
         template_batch: templates whose SNR series are held at once (memory).
-        coherent: also compute ``lse_coherent`` (physical mode; about 1.5x the
+        coherent: also compute ``lse_coherent`` (physical mode; 1.8-3x the
             filter's CPU time: every template, H1 time and L1 - H1 shift).
         coherent_snr: the signal amplitude ``A0`` (network SNR) of the Gaussian
             response prior of ``lse_coherent``.

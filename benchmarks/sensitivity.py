@@ -73,6 +73,7 @@ from gwkit.scoring.stack import (
     feature_table,
     find_stacker,
     matched_filter_features,
+    needs_coherent,
     stacker_bank,
 )
 from gwkit.sim.generator import simulate_competition
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds["bank"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         coherent = args.coherent or any(
-            "mf_lse_coherent" in Stacker.load(s).features for s in stackers.values())
+            needs_coherent(Stacker.load(s).features) for s in stackers.values())
         amplitudes = competition_amplitudes() if args.amplitude else None
         mf = matched_filter_features(bank_path, x, mode=args.mode, device=device, progress=True,
                                      coherent=coherent, amplitudes=amplitudes)

@@ -39,6 +39,7 @@ from gwkit.scoring.stack import (
     KNOWN_FEATURES,
     STACKER_FILE,
     fit_best_stacker,
+    needs_coherent,
 )
 
 #: measured for the default bank (644 templates at min match 0.97), README "The hybrid detector"
@@ -143,7 +144,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"hybrid of {run} ({mode} mode); {set_cpu_threads()}", flush=True)
         bank = _filter_bank(args, run)
         table = held_out_table(run, bank, mode, args.device,  # a bad bank fails here
-                               coherent="mf_lse_coherent" in args.features)
+                               coherent=needs_coherent(args.features))
         stacker, oof, choice = fit_best_stacker(
             table, table["label"].to_numpy(), row_groups(table["waveform_id"].to_numpy()),
             args.features, seed=args.seed, snr_group=table["snr_group"].to_numpy())

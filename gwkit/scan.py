@@ -65,6 +65,7 @@ from gwkit.strain.search import (
     MIN_HONEST_SLIDE_S,
     SAMPLE_RATE,
     WINDOW,
+    background_kind,
     load_ensemble,
     plot_scan,
     scan,
@@ -142,12 +143,6 @@ def _channels_from(args: argparse.Namespace, mode: str) -> str:
     return f"{mode}-mode order" + (f": {why}" if why else "")
 
 
-def _background_kind(args: argparse.Namespace, mode: str) -> str:
-    if args.background != "auto":
-        return args.background
-    return "slides" if mode == "physical" else "offsource"
-
-
 def _background_from(args: argparse.Namespace, mode: str) -> str:
     return f"--background {args.background}" if args.background != "auto" else f"{mode} mode"
 
@@ -210,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"models: {ensemble.describe()}, {ensemble.mode} mode; channels: "
           + ", ".join(f"{c} = {ifo}" for c, ifo in enumerate(white.ifos))
           + f" ({_channels_from(args, ensemble.mode)}); device {device}")
-    if _background_kind(args, ensemble.mode) == "slides" and args.slide_step < MIN_HONEST_SLIDE_S:
+    if background_kind(args.background, ensemble.mode) == "slides" and args.slide_step < MIN_HONEST_SLIDE_S:
         print(f"warning: --slide-step {args.slide_step:g} s is shorter than "
               f"{MIN_HONEST_SLIDE_S:.2f} s (light travel time + the model's plateau): "
               "neighbouring slides show the model nearly the same data, so the background "

@@ -243,7 +243,7 @@ def preset_weights(name: str, repo: Path = REPO) -> list[Path]:
         raise SystemExit(f"build_dataset: --preset {name}: {exc}") from None
     folders = []
     if cfg.init_from:
-        start = Path(cfg.init_from.replace("{fold}", "0"))
+        start = Path(cfg.init_path(0))
         start = start if start.is_absolute() else repo / start
         if not start.is_file():
             raise SystemExit(f"build_dataset: --preset {name}: its init_from {cfg.init_from} "

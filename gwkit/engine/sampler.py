@@ -205,8 +205,8 @@ class Sampler:
         in_band = (self._freq_index[None, :] >= kmin[:, None]).to(dt)
         strains = []
         for ifo in rec.ifos:
-            fp, fc = det.antenna_patterns_torch(ra, dec, psi, ifo, rec.gps)
-            shift = sign * det.time_delay_torch(ra, dec, ifo, rec.gps) * fs
+            fp, fc, delay = det.antenna_response(det.hour_angle(ra, rec.gps), dec, psi, ifo)
+            shift = sign * delay * fs
             ht = fp.to(dt)[:, None] * chp + fc.to(dt)[:, None] * chc
             pos = base + shift + k0
             whole = torch.floor(pos)

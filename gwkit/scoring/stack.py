@@ -48,6 +48,7 @@ __all__ = [
     "find_stacker",
     "fit_stacker",
     "matched_filter_features",
+    "needs_coherent",
     "stacked_logits",
     "stacker_bank",
 ]
@@ -55,12 +56,18 @@ __all__ = [
 STACKER_FILE = "stacker.json"
 STACKER_FORMAT = 1
 DEFAULT_FEATURES = ("logit", "mf_lse_time")
+#: The two-detector statistics of physical mode (:data:`gwkit.sim.mf_features.PHYSICAL_FEATURES`,
+#: named here too so that stackers load without torch): in :func:`feature_table` only when the
+#: matched filter ran in physical mode.
+PHYSICAL_FEATURES = ("mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
 #: Columns :func:`feature_table` can make from a network logit and matched-filter features.
 KNOWN_FEATURES = ("logit", "mf_snr", "mf_snr2", "mf_lse", "mf_lse_time", "mf_log_mchirp",
-                  "mf_time", "mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
-#: The two-detector statistics of physical mode (:data:`gwkit.sim.mf_features.PHYSICAL_FEATURES`):
-#: in :func:`feature_table` only when the matched filter ran in physical mode.
-PHYSICAL_FEATURES = ("mf_lse_delay", "mf_lse_coherent", "mf_lse_h1", "mf_lse_l1")
+                  "mf_time", *PHYSICAL_FEATURES)
+
+
+def needs_coherent(features: Sequence[str]) -> bool:
+    """Whether stacking ``features`` needs the costly coherent statistic computed."""
+    return "mf_lse_coherent" in features
 
 #: the filter bank beside a run's stacker.json (copied into the run by ``gwkit.hybrid``)
 FILTER_BANK_FILE = "mf_bank.h5"
@@ -367,9 +374,8 @@ def matched_filter_features(bank_path: str | os.PathLike, x: np.ndarray, *, mode
     if x.shape[-1] != bank.nsamples:
         raise StackError(f"{bank_path}: the filters are for rows of {bank.nsamples} samples, "
                          f"the data has {x.shape[-1]}")
-    return MatchedFilter(bank, mode=mode, coherent=coherent, amplitudes=amplitudes).to(
-        device).features(
-        x, batch=batch, progress=progress)
+    matched = MatchedFilter(bank, mode=mode, coherent=coherent, amplitudes=amplitudes)
+    return matched.to(device).features(x, batch=batch, progress=progress)
 
 
 def stacked_logits(
@@ -391,7 +397,7 @@ def stacked_logits(
     for run, path in stackers.items():
         stacker = Stacker.load(path)
         bank = stacker.bank_path(path)
-        coherent = "mf_lse_coherent" in stacker.features
+        coherent = needs_coherent(stacker.features)
         key = (str(bank.resolve()), stacker.mode, coherent)
         if key not in features:
             features[key] = matched_filter_features(bank, x, mode=stacker.mode, device=device,

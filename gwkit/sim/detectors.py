@@ -1,11 +1,12 @@
 """Antenna patterns and Earth-centre time delays for the LIGO detectors.
 
 The competition evaluated both at GPS time 0 (:data:`gwkit.sim.recipe.GPS`). The numpy functions
-call LALSuite directly; the torch functions implement the same formulas
-(``XLALComputeDetAMResponse``, ``XLALTimeDelayFromEarthCenter``) for batches on
-any device and are tested against LALSuite. Their detector constants are
-:data:`DETECTORS` (LALSuite's, tested equal), so :func:`antenna_response`, the
-hour-angle form the matched filter's sky prior uses, needs no LALSuite.
+call LALSuite directly; :func:`antenna_response` implements the same formulas
+(``XLALComputeDetAMResponse``, ``XLALTimeDelayFromEarthCenter``) in torch, for batches on
+any device (the training engine, the matched filter's sky prior), tested against
+LALSuite. It takes the Greenwich hour angle (:func:`hour_angle` of a right
+ascension) and the detector constants :data:`DETECTORS` (LALSuite's, tested
+equal), so it needs no LALSuite itself.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ __all__ = [
     "detector_tensors",
     "antenna_patterns",
     "time_delay",
-    "antenna_patterns_torch",
-    "time_delay_torch",
+    "hour_angle",
 ]
 
 SPEED_OF_LIGHT = 299792458.0  # m/s, lal.C_SI
@@ -83,6 +83,11 @@ def time_delay(ra: float, dec: float, ifo: str, gps: float = GPS) -> float:
     return float(lal.TimeDelayFromEarthCenter(_lal_detector(ifo).location, ra, dec, lal.LIGOTimeGPS(gps)))
 
 
+def hour_angle(ra, gps: float = GPS):
+    """Greenwich hour angle of right ascension ``ra`` at ``gps`` (GMST - ra, radians)."""
+    return _gmst(gps) - ra
+
+
 def antenna_response(hour_angle, dec, psi, ifo: str):
     """Batched ``(F+, Fx, delay)`` of ``ifo`` for a source at Greenwich hour angle ``hour_angle``
     (GMST minus right ascension), declination and polarisation (radians, tensors of one
@@ -101,14 +106,3 @@ def antenna_response(hour_angle, dec, psi, ifo: str):
     fc = (dx * y).sum(-1) + (dy * x).sum(-1)
     towards = torch.stack([cd * cg, -cd * sg, sd], dim=-1)  # unit vector to the source
     return fp, fc, -(towards @ location) / SPEED_OF_LIGHT
-
-
-def antenna_patterns_torch(ra, dec, psi, ifo: str, gps: float = GPS):
-    """Batched (F+, Fx) as tensors shaped like ``ra`` (radians in, on ra's device/dtype)."""
-    fp, fc, _ = antenna_response(_gmst(gps) - ra, dec, psi, ifo)
-    return fp, fc
-
-
-def time_delay_torch(ra, dec, ifo: str, gps: float = GPS):
-    """Batched Earth-centre time delay in seconds (tensor shaped like ``ra``)."""
-    return antenna_response(_gmst(gps) - ra, dec, dec.new_zeros(()), ifo)[2]

@@ -87,8 +87,8 @@ Competition mode, with ``MatchedFilter(amplitudes=...)``:
     (:func:`gwkit.sim.signal_prior.amplitude_log_marginal`; the recipe's own:
     :func:`gwkit.sim.signal_prior.competition_amplitudes`), tabulated and
     interpolated. The exact Bayes factor of the recipe's amplitude prior, up
-    to the bank's templates; ``benchmarks/bayes_bound.py`` measures how far
-    ``mf_lse_time`` is from it.
+    to the bank's templates; ``benchmarks/sensitivity.py --amplitude`` measures
+    how far ``mf_lse_time`` is from it.
 """
 
 from __future__ import annotations
@@ -481,8 +481,7 @@ class MatchedFilter(nn.Module):
         best_k = torch.zeros(b, dtype=torch.int64, device=x.device)
         best_j = torch.zeros(b, device=x.device)
         best_c = torch.zeros((b, 2), device=x.device)
-        lse_parts, lse_time_parts, amplitude_parts = [], [], []
-        physical_parts: dict[str, list] = {}
+        parts: dict[str, list[torch.Tensor]] = {}  # per template batch, summed at the end
         for k0 in range(0, k, self.template_batch):
             k1 = min(k0 + self.template_batch, k)
             if self.coefficients is None:
@@ -492,23 +491,23 @@ class MatchedFilter(nn.Module):
             p2 = z.real**2 + z.imag**2
             y = p2[:, 0]
             if self.mode == "physical":
-                other = torch.nn.functional.max_pool1d(
-                    p2[:, 1].reshape(-1, 1, p2.shape[-1]), 2 * self.pad + 1, stride=1,
-                    padding=self.pad).reshape(y.shape)
-                y = (y + other)[..., self.pad:y.shape[-1] - self.pad]
+                # the largest |z_L1|^2 within +-pad grid steps of each H1 time
+                l1_peak = torch.nn.functional.max_pool1d(
+                    p2[:, 1].reshape(-1, 1, p2.shape[-1]), 2 * self.pad + 1, stride=1
+                    ).reshape(*y.shape[:-1], -1)
+                y = y[..., self.pad:y.shape[-1] - self.pad] + l1_peak
             arg = y[..., 1:-1].argmax(-1) + 1
             val, delta = _refine(y, arg)  # (b, kb)
             log_w = self.log_weight[k0:k1]
-            lse_parts.append(torch.logsumexp(val / 2 + log_w, dim=-1))
-            lse_time_parts.append(torch.logsumexp(torch.logsumexp(
-                y / 2 + self.log_time_prior, dim=-1) + log_w, dim=-1))
+            parts.setdefault("lse", []).append(torch.logsumexp(val / 2 + log_w, dim=-1))
+            series = {"lse_time": y / 2}
             if self.amplitude_table is not None:
-                amplitude_parts.append(torch.logsumexp(torch.logsumexp(
-                    self._amplitude_marginal(y) + self.log_time_prior, dim=-1) + log_w, dim=-1))
+                series["lse_amplitude"] = self._amplitude_marginal(y)
             if self.mode == "physical":
-                for name, stat in self._two_detector_series(z, p2).items():
-                    physical_parts.setdefault(name, []).append(torch.logsumexp(torch.logsumexp(
-                        stat + self.log_time_prior, dim=-1) + log_w, dim=-1))
+                series.update(self._two_detector_series(z, p2, l1_peak))
+            for name, stat in series.items():  # marginalised over merger time and templates
+                parts.setdefault(name, []).append(torch.logsumexp(torch.logsumexp(
+                    stat + self.log_time_prior, dim=-1) + log_w, dim=-1))
             vmax, kk = val.max(-1)
             better = vmax > best
             best = torch.where(better, vmax, best)
@@ -531,23 +530,19 @@ class MatchedFilter(nn.Module):
         peak = self.bank.ref_index + grid[j0] + (j - j0) * (grid[j0 + 1] - grid[j0])
         return {
             "snr2": best.clamp_min(0),
-            "lse": torch.logsumexp(torch.stack(lse_parts, -1), -1),
-            "lse_time": torch.logsumexp(torch.stack(lse_time_parts, -1), -1),
             "template": best_k,
             "peak_index": peak,
             "snr2_channel": best_c.clamp_min(0),
-            **{name: torch.logsumexp(torch.stack(parts, -1), -1)
-               for name, parts in physical_parts.items()},
-            **({"lse_amplitude": torch.logsumexp(torch.stack(amplitude_parts, -1), -1)}
-               if amplitude_parts else {}),
+            **{name: torch.logsumexp(torch.stack(p, -1), -1) for name, p in parts.items()},
         }
 
-    def _two_detector_series(self, z: torch.Tensor, p2: torch.Tensor, chunk: int = 16
-                             ) -> dict[str, torch.Tensor]:
+    def _two_detector_series(self, z: torch.Tensor, p2: torch.Tensor, l1_peak: torch.Tensor,
+                             chunk: int = 16) -> dict[str, torch.Tensor]:
         """Physical mode's log-likelihood series per template and H1 merger time (b, kb, T).
 
         ``z`` (b, 2, kb, T + 2 pad) the complex SNR series of H1 and L1, ``p2``
-        their squared magnitudes. The L1 - H1 delay is summed over the grid
+        their squared magnitudes, ``l1_peak`` (b, kb, T) the largest ``|z_L1|^2``
+        within the shifts of each H1 time. The L1 - H1 delay is summed over the grid
         shifts ``-pad..pad`` with the sky prior: ``lse_delay`` (phase and
         amplitude maximised per detector) as a convolution of
         ``exp(|z_L1|^2 / 2)`` with the prior (float64), ``lse_coherent`` (the
@@ -563,7 +558,7 @@ class MatchedFilter(nn.Module):
         p_h1, p_l1 = p2[:, 0, :, pad:pad + nt], p2[:, 1]
         # delay: log sum_d p(d) exp(|z_L1(t + d)|^2 / 2), a correlation with the prior
         half = p_l1.double().reshape(-1, 1, p_l1.shape[-1]) / 2
-        l1_max = torch.nn.functional.max_pool1d(half, span, stride=1)  # (b kb, 1, T)
+        l1_max = l1_peak.double().reshape(-1, 1, nt) / 2
         peak = half.amax(-1, keepdim=True)
         scaled = (half - peak).exp()
         total = torch.zeros_like(l1_max)
@@ -640,6 +635,6 @@ class MatchedFilter(nn.Module):
             "mf_time": cat["peak_index"] / self.bank.sample_rate,
             "mf_template": template.astype(np.float64),
             "mf_snr_channel": np.sqrt(cat["snr2_channel"]),
-            **{f"mf_{name}": cat[name] for name in ("lse_delay", "lse_coherent", "lse_h1",
-                                                    "lse_l1", "lse_amplitude") if name in cat},
+            **{key: cat[name] for key in (*PHYSICAL_FEATURES, "mf_lse_amplitude")
+               if (name := key.removeprefix("mf_")) in cat},
         }

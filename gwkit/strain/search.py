@@ -31,6 +31,7 @@ from gwkit.strain.whiten import SpectralDensity, Whiten, check_psd
 from gwkit.strain.windows import competition_rows, fill_band, sliding_windows
 
 __all__ = [
+    "background_kind",
     "FoldEnsemble",
     "ScanResult",
     "Whitened",
@@ -191,6 +192,17 @@ class ScanResult:
     nslides: int = 0  # time slides in the background (0: off-source windows)
 
 
+def background_kind(background: str, mode: str) -> str:
+    """``slides`` or ``offsource``: ``auto`` picks slides for physical-mode models (both
+    detectors carry the signal) and off-source windows for competition-mode ones."""
+    kind = background
+    if kind == "auto":
+        kind = "slides" if mode == "physical" else "offsource"
+    if kind not in ("slides", "offsource"):
+        raise ValueError(f"background must be auto, slides or offsource, got {background!r}")
+    return kind
+
+
 def scan(
     ensemble: FoldEnsemble,
     white: Whitened,
@@ -223,11 +235,7 @@ def scan(
     if triggers:
         loudest = max(triggers, key=lambda t: t.score)
 
-    kind = background
-    if kind == "auto":
-        kind = "slides" if ensemble.mode == "physical" else "offsource"
-    if kind not in ("slides", "offsource"):
-        raise ValueError(f"background must be auto, slides or offsource, got {background!r}")
+    kind = background_kind(background, ensemble.mode)
     shifts, nstep = [0], None
     if kind == "slides":
         nstep = _samples(slide_step, fs, "slide_step")

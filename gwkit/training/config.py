@@ -144,6 +144,11 @@ class TrainConfig:
         """Optimizer steps of the whole run."""
         return self.epochs * self.steps_per_epoch
 
+    def init_path(self, fold: int) -> str | None:
+        """``init_from`` for ``fold``: ``{fold}`` in it becomes the fold index, so each fold can
+        start from the same fold of another run (whose training rows exclude this fold's)."""
+        return self.init_from.replace("{fold}", str(fold)) if self.init_from else None
+
 
 # ---------------------------------------------------------------- validation
 

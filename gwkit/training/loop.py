@@ -85,12 +85,6 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 # ---------------------------------------------------------------- model and evaluation
 
 
-def init_path(cfg: TrainConfig, fold: int) -> str | None:
-    """``init_from`` for ``fold``: ``{fold}`` in it becomes the fold index, so each fold can
-    start from the same fold of another run (whose training rows exclude this fold's)."""
-    return cfg.init_from.replace("{fold}", str(fold)) if cfg.init_from else None
-
-
 def build_model(cfg: TrainConfig, fold: int = 0) -> nn.Module:
     """The config's model; with ``init_from``, holding that checkpoint's weights."""
     from gwkit.models import create_model
@@ -99,7 +93,7 @@ def build_model(cfg: TrainConfig, fold: int = 0) -> nn.Module:
         model = create_model(cfg.model, **cfg.model_kwargs)
     except (TypeError, ValueError, OSError) as exc:
         raise RunError(f"model {cfg.model} with model_kwargs={cfg.model_kwargs}: {exc}") from None
-    start_from = init_path(cfg, fold)
+    start_from = cfg.init_path(fold)
     if start_from:
         from gwkit.models import load_checkpoint
 

@@ -150,3 +150,15 @@ def test_stacker_values_are_checked_when_read(tmp_path, values, message):
     (tmp_path / "stacker.json").write_text(json.dumps(fields))
     with pytest.raises(StackError, match=r"stacker\.json: a stacker needs intercept"):
         Stacker.load(tmp_path / "stacker.json")
+
+
+def test_the_stacker_names_the_filters_physical_features():
+    """stack.py names the physical statistics itself (stackers load without torch): the same
+    names, in the same order, as the matched filter that computes them."""
+    from gwkit.scoring import stack
+    from gwkit.sim import mf_features
+
+    assert stack.PHYSICAL_FEATURES == mf_features.PHYSICAL_FEATURES
+    assert set(mf_features.FEATURES) - {"mf_mchirp", "mf_template"} <= set(stack.KNOWN_FEATURES)
+    assert stack.needs_coherent(["logit", "mf_lse_coherent"])
+    assert not stack.needs_coherent(list(stack.DEFAULT_FEATURES))

@@ -20,8 +20,8 @@ def test_torch_antenna_patterns_and_delays_equal_lal(rng, ifo):
     gmst = lal.GreenwichMeanSiderealTime(lal.LIGOTimeGPS(0))
     want = np.array([lal.ComputeDetAMResponse(d.response, r, de, p, gmst) for r, de, p in zip(ra, dec, psi)])
     want_dt = np.array([lal.TimeDelayFromEarthCenter(d.location, r, de, lal.LIGOTimeGPS(0)) for r, de in zip(ra, dec)])
-    fp, fc = detectors.antenna_patterns_torch(*(torch.from_numpy(v) for v in (ra, dec, psi)), ifo)
-    dt = detectors.time_delay_torch(torch.from_numpy(ra), torch.from_numpy(dec), ifo)
+    fp, fc, dt = detectors.antenna_response(detectors.hour_angle(torch.from_numpy(ra)),
+                                            *(torch.from_numpy(v) for v in (dec, psi)), ifo)
     np.testing.assert_allclose(fp.numpy(), want[:, 0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fc.numpy(), want[:, 1], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(dt.numpy(), want_dt, rtol=1e-9, atol=1e-15)
